@@ -1,0 +1,118 @@
+//! httpbin-style routes for tests and demos, on only with `--lab`.
+//!
+//! `ANY /lab/<anything>?status=&delay_ms=&header=Name:Value&body=` answers with that status,
+//! after that delay, with those headers, and counts hits per path; without `body` it echoes the
+//! request as JSON. When a `header=ETag:...` is set, conditional GETs get a 304.
+//! `GET /_lab/hits?path=/lab/x` reads a path's hit count; `DELETE /_lab/hits` resets all.
+
+use super::{AppError, AppState};
+use crate::conditional::{is_not_modified, Validators};
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Longest delay a lab route will sleep, so a test cannot hang the origin.
+pub const MAX_DELAY: Duration = Duration::from_secs(30);
+/// Largest request body the echo route reads.
+pub const MAX_ECHO_BODY: usize = 64 * 1024 * 1024;
+
+/// Hit counters per path.
+#[derive(Default)]
+pub struct LabState {
+    hits: Mutex<HashMap<String, u64>>,
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/lab/{*rest}", any(respond))
+        .route("/_lab/hits", get(hits).delete(reset))
+}
+
+fn lab(state: &AppState) -> Result<&LabState, AppError> {
+    state.lab.as_deref().ok_or_else(|| AppError::NotFound("lab".into()))
+}
+
+async fn respond(State(state): State<AppState>, req: Request) -> Result<Response, AppError> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let hit = {
+        let mut hits = lab(&state)?.hits.lock().map_err(|_| AppError::Internal("lock".into()))?;
+        let n = hits.entry(path.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    let mut status = StatusCode::OK;
+    let mut delay = Duration::ZERO;
+    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
+    let mut fixed_body: Option<String> = None;
+    let bad = |m: String| AppError::Client(StatusCode::BAD_REQUEST, m);
+    for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
+        match &*k {
+            "status" => {
+                status = v.parse::<u16>().ok().and_then(|s| StatusCode::from_u16(s).ok()).ok_or_else(|| bad(format!("bad status {v:?}")))?
+            }
+            "delay_ms" => delay = Duration::from_millis(v.parse().map_err(|_| bad(format!("bad delay_ms {v:?}")))?).min(MAX_DELAY),
+            "header" => {
+                let (name, value) = v.split_once(':').ok_or_else(|| bad(format!("header must be Name:Value, got {v:?}")))?;
+                let name = HeaderName::try_from(name.trim()).map_err(|_| bad(format!("bad header name {name:?}")))?;
+                let value = HeaderValue::try_from(value.trim()).map_err(|_| bad(format!("bad header value {value:?}")))?;
+                headers.push((name, value));
+            }
+            "body" => fixed_body = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    // Read the whole request body (bounded) so the echo can report its size: proves the edge
+    // streamed every byte through.
+    let received = axum::body::to_bytes(body, MAX_ECHO_BODY)
+        .await
+        .map_err(|_| AppError::Client(StatusCode::PAYLOAD_TOO_LARGE, "body too large".into()))?;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let etag = headers.iter().find(|(n, _)| n == "etag").and_then(|(_, v)| v.to_str().ok());
+    let conditional = (parts.method == Method::GET || parts.method == Method::HEAD)
+        && etag.is_some()
+        && is_not_modified(&parts.headers, Validators { etag, last_modified: None });
+    let mut res = if conditional {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if let Some(text) = fixed_body {
+        (status, Bytes::from(text)).into_response()
+    } else {
+        let request_headers: HashMap<&str, &str> =
+            parts.headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
+        let echo = serde_json::json!({
+            "method": parts.method.as_str(),
+            "path": path,
+            "query": parts.uri.query(),
+            "hits": hit,
+            "headers": request_headers,
+            "body_bytes": received.len(),
+        });
+        (status, Json(echo)).into_response()
+    };
+    for (name, value) in headers {
+        res.headers_mut().append(name, value);
+    }
+    Ok(res)
+}
+
+async fn hits(State(state): State<AppState>, req: Request) -> Result<Response, AppError> {
+    let path = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "path")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| AppError::Client(StatusCode::BAD_REQUEST, "path query parameter is required".into()))?;
+    let n = lab(&state)?.hits.lock().map_err(|_| AppError::Internal("lock".into()))?.get(&path).copied().unwrap_or(0);
+    Ok(([("cache-control", "no-store")], Json(serde_json::json!({ "path": path, "hits": n }))).into_response())
+}
+
+async fn reset(State(state): State<AppState>) -> Result<Response, AppError> {
+    lab(&state)?.hits.lock().map_err(|_| AppError::Internal("lock".into()))?.clear();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,4 @@
+//! Native integration tests: one binary, shared harness (see README "Tests").
+
+mod harness;
+mod origin;
