@@ -9,7 +9,7 @@ use thiserror::Error;
 pub const DEFAULT_ORIGIN_URL: &str = "http://127.0.0.1:8080";
 
 /// A configuration error: which field was wrong and why.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A field's value could not be used.

@@ -21,6 +21,9 @@ const HOP_BY_HOP: [&str; 8] = [
 pub const CF_CONNECTING_IP: HeaderName = HeaderName::from_static("cf-connecting-ip");
 /// `X-Forwarded-For`: the chain of client addresses.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `X-Real-IP`: the client address (nginx convention). Sent as well because the Workers runtime
+/// controls `CF-Connecting-IP` on outbound requests (workerd drops the one a worker sets).
+pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 /// `X-Forwarded-Proto`: the scheme the client used.
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 /// `X-Forwarded-Host`: the host the client asked for.
@@ -65,7 +68,8 @@ pub fn upstream_headers(incoming: &HeaderMap, client: ClientInfo<'_>) -> HeaderM
             || name == header::HOST
             || (name == header::UPGRADE && !websocket)
             || connection_listed.iter().any(|c| c == n)
-            || name == CF_CONNECTING_IP;
+            || name == CF_CONNECTING_IP
+            || name == X_REAL_IP;
         if !dropped {
             out.append(name.clone(), value.clone());
         }
@@ -78,7 +82,8 @@ pub fn upstream_headers(incoming: &HeaderMap, client: ClientInfo<'_>) -> HeaderM
             Some(prev) if !prev.trim().is_empty() => HeaderValue::from_str(&format!("{prev}, {}", client.ip.unwrap_or_default())).ok(),
             _ => Some(ip.clone()),
         };
-        out.insert(CF_CONNECTING_IP, ip);
+        out.insert(CF_CONNECTING_IP, ip.clone());
+        out.insert(X_REAL_IP, ip);
         if let Some(chain) = chain {
             out.insert(X_FORWARDED_FOR, chain);
         }
@@ -157,11 +162,14 @@ mod tests {
         let inc = map(&[("cf-connecting-ip", "6.6.6.6"), ("x-forwarded-for", "10.0.0.1")]);
         let out = upstream_headers(&inc, CLIENT);
         assert_eq!(out["cf-connecting-ip"], "203.0.113.7");
+        assert_eq!(out["x-real-ip"], "203.0.113.7");
         assert_eq!(out["x-forwarded-for"], "10.0.0.1, 203.0.113.7");
         let out = upstream_headers(&HeaderMap::new(), CLIENT);
         assert_eq!(out["x-forwarded-for"], "203.0.113.7");
-        let out = upstream_headers(&inc, ClientInfo { ip: None, ..CLIENT });
+        let spoofed = map(&[("cf-connecting-ip", "6.6.6.6"), ("x-real-ip", "6.6.6.6")]);
+        let out = upstream_headers(&spoofed, ClientInfo { ip: None, ..CLIENT });
         assert!(!out.contains_key("cf-connecting-ip"), "spoofed client header must not pass");
+        assert!(!out.contains_key("x-real-ip"), "spoofed client header must not pass");
     }
 
     #[test]

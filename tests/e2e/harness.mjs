@@ -1,0 +1,112 @@
+// Shared e2e harness: the real origin binary on a free port, and the built worker under
+// Miniflare with the bindings and vars read from wrangler.toml (one source of truth).
+import { Miniflare } from 'miniflare';
+import { parse } from 'smol-toml';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ORIGIN_BIN = process.env.ORIGIN_BIN ?? join(ROOT, 'target', 'debug', 'origin');
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(url, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+      last = new Error(`HTTP ${res.status}`);
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not come up: ${last}`);
+}
+
+/** Starts the origin binary with `--lab` on a free port and a fresh database. */
+export async function startOrigin({ port, dataDir, lab = true } = {}) {
+  port ??= await freePort();
+  const ownDir = !dataDir;
+  dataDir ??= mkdtempSync(join(tmpdir(), 'edgelayer-e2e-'));
+  const args = ['--addr', `127.0.0.1:${port}`, '--data', join(dataDir, 'tasks.sqlite3')];
+  if (lab) args.push('--lab');
+  const proc = spawn(ORIGIN_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
+  let stderr = '';
+  proc.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(`${url}/healthz`);
+  } catch (e) {
+    proc.kill();
+    throw new Error(`${e.message}\norigin stderr:\n${stderr}`);
+  }
+  return {
+    url,
+    port,
+    dataDir,
+    async stop() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      await exited;
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The wrangler.toml the worker ships with. */
+export function wranglerConfig() {
+  return parse(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'));
+}
+
+/** Starts the built worker (build/index.js) under Miniflare on a free port. */
+export async function startEdge({ originUrl, vars = {} } = {}) {
+  const cfg = wranglerConfig();
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: join(ROOT, cfg.main),
+    modulesRoot: ROOT,
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
+    compatibilityDate: cfg.compatibility_date,
+    kvNamespaces: (cfg.kv_namespaces ?? []).map((k) => k.binding),
+    durableObjects: Object.fromEntries(
+      (cfg.durable_objects?.bindings ?? []).map((b) => [b.name, { className: b.class_name, useSQLite: true }]),
+    ),
+    bindings: { ...cfg.vars, ...(originUrl ? { ORIGIN_URL: originUrl } : {}), ...vars },
+    host: '127.0.0.1',
+    port: await freePort(),
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, '');
+  return { url, mf, dispose: () => mf.dispose() };
+}
+
+/** Origin + edge together; `stop()` tears both down. */
+export async function startStack(opts = {}) {
+  const origin = await startOrigin(opts);
+  const edge = await startEdge({ originUrl: origin.url, vars: opts.vars });
+  return {
+    origin,
+    edge,
+    url: edge.url,
+    async stop() {
+      await edge.dispose();
+      await origin.stop();
+    },
+  };
+}
