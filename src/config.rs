@@ -3,6 +3,9 @@
 //! Loading (reading the platform's env) lives in the glue; this module only parses strings, so a
 //! bad config is caught by `cargo test` and answered at runtime with an error naming the field.
 
+use crate::rules::{RawDuration, RawRule, RuleSet};
+use serde::Deserialize;
+use std::time::Duration;
 use thiserror::Error;
 
 /// The origin used when `ORIGIN_URL` is not set: the demo origin's default address.
@@ -15,6 +18,18 @@ pub enum ConfigError {
     /// A field's value could not be used.
     #[error("config field `{field}`: {reason}")]
     Invalid {
+        /// The field, as named in wrangler.toml.
+        field: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A rule's field could not be used.
+    #[error("config rule #{index} {name:?} field `{field}`: {reason}")]
+    Rule {
+        /// 1-based position in `rules`.
+        index: usize,
+        /// The rule's name.
+        name: String,
         /// The field, as named in wrangler.toml.
         field: &'static str,
         /// What was wrong with it.
@@ -63,19 +78,97 @@ impl OriginUrl {
     }
 }
 
+/// The in-isolate L1 cache in front of the Cache API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct L1Settings {
+    /// Total body bytes held per isolate; 0 turns L1 off.
+    pub max_bytes: usize,
+    /// Largest single entry.
+    pub max_entry_bytes: usize,
+    /// Longest an entry is served from L1. A purge cannot reach other isolates' L1, so this
+    /// bounds how stale a purged entry can be served there.
+    pub max_ttl: Duration,
+}
+
+/// L1 defaults: 8 MiB per isolate, entries up to 256 KiB, served at most 5 s.
+pub const L1_DEFAULTS: L1Settings = L1Settings { max_bytes: 8 << 20, max_entry_bytes: 256 << 10, max_ttl: Duration::from_secs(5) };
+
+/// How long an isolate reuses the purge (ban) list before reading it again.
+pub const DEFAULT_BAN_REFRESH: Duration = Duration::from_secs(2);
+
+/// The `EDGELAYER` table of `[vars]`, as written.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Rules, first match wins.
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
+    /// L1 settings.
+    pub l1: Option<RawL1>,
+    /// Name of the secret holding the purge API's bearer token (default `PURGE_TOKEN`).
+    pub purge_token_secret: Option<String>,
+    /// See [`DEFAULT_BAN_REFRESH`].
+    pub ban_refresh: Option<RawDuration>,
+}
+
+/// L1 settings as written.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawL1 {
+    /// See [`L1Settings::max_bytes`].
+    pub max_bytes: Option<usize>,
+    /// See [`L1Settings::max_entry_bytes`].
+    pub max_entry_bytes: Option<usize>,
+    /// See [`L1Settings::max_ttl`].
+    pub max_ttl: Option<RawDuration>,
+}
+
 /// The worker's validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EdgeConfig {
     /// Where requests are proxied to.
     pub origin: OriginUrl,
+    /// Per-path rules.
+    pub rules: RuleSet,
+    /// The in-isolate cache.
+    pub l1: L1Settings,
+    /// Secret name of the purge token.
+    pub purge_token_secret: String,
+    /// Ban list reuse time.
+    pub ban_refresh: Duration,
 }
 
 impl EdgeConfig {
-    /// Builds the config from the raw `[vars]` values; `None` means the var is unset.
-    pub fn from_vars(origin_url: Option<&str>) -> Result<Self, ConfigError> {
-        Ok(Self {
-            origin: OriginUrl::parse("ORIGIN_URL", origin_url.unwrap_or(DEFAULT_ORIGIN_URL))?,
-        })
+    /// Builds the config from the raw `[vars]`: `ORIGIN_URL` and the `EDGELAYER` table (as the
+    /// JSON the platform hands over). `None` means the var is unset.
+    pub fn from_vars(origin_url: Option<&str>, edgelayer: Option<serde_json::Value>) -> Result<Self, ConfigError> {
+        let origin = OriginUrl::parse("ORIGIN_URL", origin_url.unwrap_or(DEFAULT_ORIGIN_URL))?;
+        let raw: RawConfig = match edgelayer {
+            None => RawConfig::default(),
+            Some(v) => serde_json::from_value(v).map_err(|e| ConfigError::Invalid { field: "EDGELAYER", reason: e.to_string() })?,
+        };
+        let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
+        let l1_raw = raw.l1.unwrap_or_default();
+        let l1 = L1Settings {
+            max_bytes: l1_raw.max_bytes.unwrap_or(L1_DEFAULTS.max_bytes),
+            max_entry_bytes: l1_raw.max_entry_bytes.unwrap_or(L1_DEFAULTS.max_entry_bytes),
+            max_ttl: l1_raw.max_ttl.map(|d| d.to_duration()).transpose().map_err(|e| invalid("l1.max_ttl", e))?.unwrap_or(L1_DEFAULTS.max_ttl),
+        };
+        if l1.max_bytes > 0 && l1.max_entry_bytes > l1.max_bytes {
+            return Err(invalid("l1.max_entry_bytes", "must not exceed l1.max_bytes".into()));
+        }
+        let ban_refresh = raw.ban_refresh.map(|d| d.to_duration()).transpose().map_err(|e| invalid("ban_refresh", e))?.unwrap_or(DEFAULT_BAN_REFRESH);
+        let purge_token_secret = raw.purge_token_secret.unwrap_or_else(|| "PURGE_TOKEN".into());
+        if purge_token_secret.is_empty() {
+            return Err(invalid("purge_token_secret", "must not be empty".into()));
+        }
+        Ok(Self { origin, rules: RuleSet::from_raw(raw.rules)?, l1, purge_token_secret, ban_refresh })
+    }
+
+    /// Validates the `[vars]` of a wrangler.toml (as JSON): the same path the worker takes.
+    pub fn from_vars_json(vars: &serde_json::Value) -> Result<Self, ConfigError> {
+        let origin = vars.get("ORIGIN_URL").and_then(|v| v.as_str());
+        Self::from_vars(origin, vars.get("EDGELAYER").cloned())
     }
 }
 
@@ -85,7 +178,7 @@ mod tests {
 
     #[test]
     fn default_origin_is_the_demo_origin() {
-        let cfg = EdgeConfig::from_vars(None).unwrap();
+        let cfg = EdgeConfig::from_vars(None, None).unwrap();
         assert_eq!(cfg.origin.as_str(), "http://127.0.0.1:8080");
     }
 
@@ -95,6 +188,16 @@ mod tests {
         assert_eq!(o.join("/a/b?x=1&y=%20"), "https://example.com/a/b?x=1&y=%20");
         let o = OriginUrl::parse("ORIGIN_URL", "http://127.0.0.1:9000/base").unwrap();
         assert_eq!(o.join("/p"), "http://127.0.0.1:9000/base/p");
+    }
+
+    #[test]
+    fn table_errors_name_the_field() {
+        let err = EdgeConfig::from_vars(None, Some(serde_json::json!({ "rulez": [] }))).unwrap_err();
+        assert!(err.to_string().contains("EDGELAYER") && err.to_string().contains("rulez"), "{err}");
+        let err = EdgeConfig::from_vars(None, Some(serde_json::json!({ "l1": { "max_ttl": "soon" } }))).unwrap_err();
+        assert!(err.to_string().contains("l1.max_ttl"), "{err}");
+        let cfg = EdgeConfig::from_vars(None, Some(serde_json::json!({ "l1": { "max_bytes": 0 } }))).unwrap();
+        assert_eq!(cfg.l1.max_bytes, 0);
     }
 
     #[test]

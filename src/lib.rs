@@ -9,10 +9,13 @@
 //! - [`origin`] (native only): the demo origin server, an axum app.
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod cache;
+pub mod compress;
 pub mod conditional;
 pub mod config;
 pub mod metrics;
 pub mod proxy;
+pub mod rules;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

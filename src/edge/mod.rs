@@ -26,7 +26,8 @@ fn load_config(env: &Env) -> std::result::Result<EdgeConfig, ConfigError> {
     CONFIG.with(|cell| {
         cell.get_or_init(|| {
             let origin = env.var("ORIGIN_URL").ok().map(|v| v.to_string());
-            EdgeConfig::from_vars(origin.as_deref())
+            let table = env.object_var::<serde_json::Value>("EDGELAYER").ok();
+            EdgeConfig::from_vars(origin.as_deref(), table)
         })
         .clone()
     })

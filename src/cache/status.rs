@@ -1,0 +1,109 @@
+//! What the cache did, told to the client: `X-Cache` (short, nginx-style) and `Cache-Status`
+//! (RFC 9211).
+
+/// The cache's part in a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Served fresh from cache.
+    Hit,
+    /// Not in cache; fetched (and stored if allowed).
+    Miss,
+    /// Served stale because the origin failed (stale-if-error).
+    Stale,
+    /// Served stale while a background refresh runs (stale-while-revalidate).
+    Updating,
+    /// Stale entry revalidated with the origin (304) and served.
+    Revalidated,
+    /// The cache was not used.
+    Bypass,
+    /// Stale entry replaced by a full response from the origin.
+    Expired,
+}
+
+impl CacheOutcome {
+    /// The `X-Cache` value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Hit => "HIT",
+            Self::Miss => "MISS",
+            Self::Stale => "STALE",
+            Self::Updating => "UPDATING",
+            Self::Revalidated => "REVALIDATED",
+            Self::Bypass => "BYPASS",
+            Self::Expired => "EXPIRED",
+        }
+    }
+}
+
+/// Name of this cache in `Cache-Status`.
+pub const CACHE_NAME: &str = "edgelayer";
+
+/// Details for one `Cache-Status` entry.
+#[derive(Debug, Clone, Default)]
+pub struct StatusDetail<'a> {
+    /// Freshness left in seconds (negative: stale), when a stored response was used or stored.
+    pub ttl: Option<i64>,
+    /// Status of the forwarded request, when the origin was asked.
+    pub fwd_status: Option<u16>,
+    /// Whether the response was stored.
+    pub stored: bool,
+    /// Extra detail (a reason, a rule).
+    pub detail: Option<&'a str>,
+    /// The primary key existed but no variant matched (`fwd=vary-miss`).
+    pub vary_miss: bool,
+}
+
+/// The `Cache-Status` value (RFC 9211 §2).
+pub fn cache_status(outcome: CacheOutcome, d: &StatusDetail<'_>) -> String {
+    let mut s = String::from(CACHE_NAME);
+    match outcome {
+        CacheOutcome::Hit | CacheOutcome::Updating | CacheOutcome::Stale => s.push_str("; hit"),
+        CacheOutcome::Miss => s.push_str(if d.vary_miss { "; fwd=vary-miss" } else { "; fwd=uri-miss" }),
+        CacheOutcome::Revalidated | CacheOutcome::Expired => s.push_str("; fwd=stale"),
+        CacheOutcome::Bypass => s.push_str("; fwd=bypass"),
+    }
+    if outcome == CacheOutcome::Stale {
+        s.push_str("; fwd=stale");
+    }
+    if let Some(st) = d.fwd_status {
+        s.push_str(&format!("; fwd-status={st}"));
+    }
+    if let Some(ttl) = d.ttl {
+        s.push_str(&format!("; ttl={ttl}"));
+    }
+    if d.stored {
+        s.push_str("; stored");
+    }
+    let detail = d.detail.or(match outcome {
+        CacheOutcome::Updating => Some("stale-while-revalidate"),
+        CacheOutcome::Stale => Some("stale-if-error"),
+        _ => None,
+    });
+    if let Some(detail) = detail {
+        let token = detail.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+        if token {
+            s.push_str(&format!("; detail={detail}"));
+        } else {
+            s.push_str(&format!("; detail=\"{}\"", detail.replace('\\', "\\\\").replace('"', "\\\"")));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc9211_shapes() {
+        let d = |ttl, fwd_status, stored, detail| StatusDetail { ttl, fwd_status, stored, detail, vary_miss: false };
+        assert_eq!(cache_status(CacheOutcome::Hit, &d(Some(42), None, false, None)), "edgelayer; hit; ttl=42");
+        assert_eq!(cache_status(CacheOutcome::Miss, &d(Some(300), Some(200), true, None)), "edgelayer; fwd=uri-miss; fwd-status=200; ttl=300; stored");
+        assert_eq!(cache_status(CacheOutcome::Bypass, &d(None, Some(200), false, Some("method"))), "edgelayer; fwd=bypass; fwd-status=200; detail=method");
+        assert_eq!(cache_status(CacheOutcome::Updating, &d(Some(-3), None, false, None)), "edgelayer; hit; ttl=-3; detail=stale-while-revalidate");
+        assert_eq!(cache_status(CacheOutcome::Stale, &d(Some(-9), Some(503), false, None)), "edgelayer; hit; fwd=stale; fwd-status=503; ttl=-9; detail=stale-if-error");
+        assert_eq!(cache_status(CacheOutcome::Revalidated, &d(Some(60), Some(304), true, None)), "edgelayer; fwd=stale; fwd-status=304; ttl=60; stored");
+        assert_eq!(cache_status(CacheOutcome::Miss, &StatusDetail { vary_miss: true, ..Default::default() }), "edgelayer; fwd=vary-miss");
+        assert_eq!(cache_status(CacheOutcome::Bypass, &d(None, None, false, Some("a b"))), "edgelayer; fwd=bypass; detail=\"a b\"");
+    }
+}

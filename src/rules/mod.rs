@@ -1,0 +1,445 @@
+//! Per-path rules: what the edge does for a request (cache mode and TTLs, cache key, bypass
+//! conditions, tags). Parsed from wrangler.toml `[vars.EDGELAYER]` into [`RawRule`]s, validated
+//! once into [`Rule`]s; a bad rule names itself and the field.
+//!
+//! **Matching: first match wins**, in file order, like Varnish `vcl_recv` branches and nginx
+//! regex locations: put specific rules first and catch-alls last. A request no rule matches gets
+//! [`Rule::default_rule`]: a plain RFC 9111 shared cache that respects the origin's headers.
+
+mod pattern;
+
+pub use pattern::PathPattern;
+
+use crate::config::ConfigError;
+use http::{HeaderName, Method};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How the edge caches what a rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    /// RFC 9111 shared-cache semantics from the origin's headers.
+    RespectOrigin,
+    /// Store for `edge_ttl` whatever the origin's freshness headers say (never what is
+    /// `private`, `no-store` or carries `Set-Cookie`: those stay uncacheable).
+    Override {
+        /// How long a stored response is fresh.
+        edge_ttl: Duration,
+    },
+    /// Never look up or store.
+    Bypass,
+}
+
+impl CacheMode {
+    /// The name used in config and logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::RespectOrigin => "respect_origin",
+            Self::Override { .. } => "override",
+            Self::Bypass => "bypass",
+        }
+    }
+}
+
+/// Which query parameters are part of the cache key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum QueryKey {
+    /// All parameters (the default).
+    #[default]
+    All,
+    /// None: `?utm=x` and `?` share one entry.
+    Ignore,
+    /// Only these parameters.
+    Include(Vec<String>),
+    /// All but these parameters.
+    Exclude(Vec<String>),
+}
+
+/// What distinguishes cache entries besides scheme, host and path.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CacheKeySpec {
+    /// Query parameters in the key.
+    pub query: QueryKey,
+    /// Sort the kept parameters so `?a=1&b=2` and `?b=2&a=1` share an entry.
+    pub sort_query: bool,
+    /// Request headers whose values are part of the key (lower-case names).
+    pub headers: Vec<HeaderName>,
+    /// Cookies whose values are part of the key.
+    pub cookies: Vec<String>,
+}
+
+/// A validated rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Name, for errors, logs and the `Cache-Status` detail.
+    pub name: String,
+    /// Path glob.
+    pub path: PathPattern,
+    /// Methods the rule applies to; `None`: all.
+    pub methods: Option<Vec<Method>>,
+    /// Host the rule applies to (lower case; `*.example.com` for subdomains); `None`: any.
+    pub host: Option<String>,
+    /// Cache mode.
+    pub cache: CacheMode,
+    /// `Cache-Control: max-age` sent to browsers; `None`: pass the origin's header through.
+    pub browser_ttl: Option<Duration>,
+    /// Serve stale this long while refreshing in the background (RFC 5861). `None`: the origin's
+    /// `stale-while-revalidate`, if any.
+    pub stale_while_revalidate: Option<Duration>,
+    /// Serve stale this long when the origin fails (RFC 5861). `None`: the origin's
+    /// `stale-if-error`, if any.
+    pub stale_if_error: Option<Duration>,
+    /// Edge TTL per status in override mode (e.g. cache 404s for a minute).
+    pub status_ttl: BTreeMap<u16, Duration>,
+    /// Cache key composition.
+    pub cache_key: CacheKeySpec,
+    /// Bypass the cache when the request carries any of these cookies (e.g. a session).
+    pub bypass_cookies: Vec<String>,
+    /// Cache tags added to everything stored under this rule (besides the origin's `Cache-Tag`).
+    pub tags: Vec<String>,
+    /// Share responses to requests with `Authorization` (RFC 9111 §3.5 allows it only with
+    /// `public`, `s-maxage` or `must-revalidate`; this opt-in allows it always). Default false.
+    pub cache_authorized: bool,
+    /// Store responses that carry `Set-Cookie`, dropping the cookie from the stored copy.
+    /// Default false: such responses are never stored.
+    pub strip_set_cookie: bool,
+}
+
+impl Rule {
+    /// The rule for requests no configured rule matches: respect the origin (RFC 9111).
+    pub fn default_rule() -> Self {
+        Self {
+            name: "default".into(),
+            path: PathPattern::parse("*").unwrap_or_else(|_| unreachable!("'*' is a valid pattern")),
+            methods: None,
+            host: None,
+            cache: CacheMode::RespectOrigin,
+            browser_ttl: None,
+            stale_while_revalidate: None,
+            stale_if_error: None,
+            status_ttl: BTreeMap::new(),
+            cache_key: CacheKeySpec::default(),
+            bypass_cookies: Vec::new(),
+            tags: Vec::new(),
+            cache_authorized: false,
+            strip_set_cookie: false,
+        }
+    }
+
+    fn matches(&self, method: &Method, host: &str, path: &str) -> bool {
+        let host_ok = match &self.host {
+            None => true,
+            Some(h) => match h.strip_prefix("*.") {
+                Some(suffix) => host.len() > suffix.len() && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.'),
+                None => host.eq_ignore_ascii_case(h),
+            },
+        };
+        host_ok && self.methods.as_ref().is_none_or(|m| m.contains(method)) && self.path.matches(path)
+    }
+}
+
+/// The ordered rules; first match wins.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    fallback: Rule,
+}
+
+impl Default for RuleSet {
+    fn default() -> Self {
+        Self { rules: Vec::new(), fallback: Rule::default_rule() }
+    }
+}
+
+impl RuleSet {
+    /// The first rule matching the request, or the default rule.
+    pub fn match_request(&self, method: &Method, host: &str, path: &str) -> &Rule {
+        self.rules.iter().find(|r| r.matches(method, host, path)).unwrap_or(&self.fallback)
+    }
+
+    /// The configured rules, in order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Validates raw rules.
+    pub fn from_raw(raw: Vec<RawRule>) -> Result<Self, ConfigError> {
+        let mut rules = Vec::with_capacity(raw.len());
+        for (i, r) in raw.into_iter().enumerate() {
+            let rule = r.validate(i)?;
+            if rules.iter().any(|other: &Rule| other.name == rule.name) {
+                return Err(ConfigError::rule(i, &rule.name, "name", "is used by an earlier rule".into()));
+            }
+            rules.push(rule);
+        }
+        Ok(Self { rules, fallback: Rule::default_rule() })
+    }
+}
+
+/// A duration in config: whole seconds (`300`) or text (`"30s"`, `"5m"`, `"2h"`, `"1d"`, `"1y"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDuration {
+    /// Seconds.
+    Seconds(u64),
+    /// A number with a unit.
+    Text(String),
+}
+
+impl RawDuration {
+    /// The duration, or why the value is not one.
+    pub fn to_duration(&self) -> Result<Duration, String> {
+        match self {
+            Self::Seconds(s) => Ok(Duration::from_secs(*s)),
+            Self::Text(t) => {
+                let t = t.trim();
+                let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+                let (num, unit) = t.split_at(split);
+                let n: u64 = num.parse().map_err(|_| format!("{t:?} is not a duration like \"30s\", \"5m\", \"1d\""))?;
+                let mult = match unit.trim() {
+                    "" | "s" => 1,
+                    "m" => 60,
+                    "h" => 3600,
+                    "d" => 86_400,
+                    "w" => 604_800,
+                    "y" => 31_536_000,
+                    other => return Err(format!("unknown unit {other:?} in {t:?} (use s, m, h, d, w, y)")),
+                };
+                n.checked_mul(mult).map(Duration::from_secs).ok_or_else(|| format!("{t:?} is too large"))
+            }
+        }
+    }
+}
+
+/// How the query string enters the key, as written in config.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCacheKey {
+    /// `"all"` (default) or `"none"`.
+    pub query: Option<String>,
+    /// Keep only these parameters.
+    pub include_query: Option<Vec<String>>,
+    /// Drop these parameters.
+    pub exclude_query: Option<Vec<String>>,
+    /// Sort parameters (default true).
+    pub sort_query: Option<bool>,
+    /// Request headers in the key.
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Cookies in the key.
+    #[serde(default)]
+    pub cookies: Vec<String>,
+}
+
+/// A rule as written in wrangler.toml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRule {
+    /// Unique name.
+    pub name: Option<String>,
+    /// Path glob (required).
+    pub path: Option<String>,
+    /// Methods, e.g. `["GET", "HEAD"]`.
+    pub methods: Option<Vec<String>>,
+    /// Host, exact or `*.example.com`.
+    pub host: Option<String>,
+    /// `"respect_origin"` (default), `"override"` or `"bypass"`.
+    pub cache: Option<String>,
+    /// Edge TTL for `override`.
+    pub edge_ttl: Option<RawDuration>,
+    /// Browser TTL; absent: respect the origin.
+    pub browser_ttl: Option<RawDuration>,
+    /// RFC 5861 stale-while-revalidate window.
+    pub stale_while_revalidate: Option<RawDuration>,
+    /// RFC 5861 stale-if-error window.
+    pub stale_if_error: Option<RawDuration>,
+    /// Edge TTL per status code (`{ "404" = 60 }`).
+    #[serde(default)]
+    pub status_ttl: BTreeMap<String, RawDuration>,
+    /// Cache key composition.
+    #[serde(default)]
+    pub cache_key: RawCacheKey,
+    /// Cookies whose presence bypasses the cache.
+    #[serde(default)]
+    pub bypass_cookies: Vec<String>,
+    /// Tags for purge.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// See [`Rule::cache_authorized`].
+    #[serde(default)]
+    pub cache_authorized: bool,
+    /// See [`Rule::strip_set_cookie`].
+    #[serde(default)]
+    pub strip_set_cookie: bool,
+}
+
+impl ConfigError {
+    /// An error in rule number `index` (0-based) called `name`.
+    pub fn rule(index: usize, name: &str, field: &'static str, reason: String) -> Self {
+        Self::Rule { index: index + 1, name: name.to_owned(), field, reason }
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+impl RawRule {
+    /// Validates into a [`Rule`]; `index` is its position (for messages).
+    pub fn validate(self, index: usize) -> Result<Rule, ConfigError> {
+        let name = self.name.clone().unwrap_or_else(|| format!("rule-{}", index + 1));
+        let err = |field: &'static str, reason: String| ConfigError::rule(index, &name, field, reason);
+        let dur = |field: &'static str, d: &Option<RawDuration>| d.as_ref().map(|d| d.to_duration().map_err(|e| err(field, e))).transpose();
+
+        let path = self.path.as_deref().ok_or_else(|| err("path", "is required".into()))?;
+        let path = PathPattern::parse(path).map_err(|e| err("path", e))?;
+        let methods = self
+            .methods
+            .as_ref()
+            .map(|ms| {
+                ms.iter()
+                    .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| err("methods", format!("{m:?} is not a method"))))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        let host = self.host.as_ref().map(|h| h.trim().to_ascii_lowercase());
+        if host.as_deref().is_some_and(|h| h.is_empty() || h.contains('/') || h[h.find("*.").map_or(0, |i| i + 2)..].contains('*')) {
+            return Err(err("host", format!("{:?} must be a host name or *.domain", self.host.unwrap_or_default())));
+        }
+        let edge_ttl = dur("edge_ttl", &self.edge_ttl)?;
+        let cache = match self.cache.as_deref().unwrap_or("respect_origin") {
+            "respect_origin" => CacheMode::RespectOrigin,
+            "bypass" => CacheMode::Bypass,
+            "override" => CacheMode::Override {
+                edge_ttl: edge_ttl.filter(|d| !d.is_zero()).ok_or_else(|| err("edge_ttl", "must be set above 0 when cache = \"override\"".into()))?,
+            },
+            other => return Err(err("cache", format!("{other:?} is not one of respect_origin, override, bypass"))),
+        };
+        if edge_ttl.is_some() && !matches!(cache, CacheMode::Override { .. }) {
+            return Err(err("edge_ttl", "applies only with cache = \"override\"".into()));
+        }
+        let mut status_ttl = BTreeMap::new();
+        for (status, ttl) in &self.status_ttl {
+            let code: u16 = status.parse().ok().filter(|c| (100..600).contains(c)).ok_or_else(|| err("status_ttl", format!("{status:?} is not a status code")))?;
+            status_ttl.insert(code, ttl.to_duration().map_err(|e| err("status_ttl", e))?);
+        }
+        let k = &self.cache_key;
+        let query = match (k.query.as_deref(), &k.include_query, &k.exclude_query) {
+            (None | Some("all"), None, None) => QueryKey::All,
+            (Some("none"), None, None) => QueryKey::Ignore,
+            (None, Some(inc), None) => QueryKey::Include(inc.clone()),
+            (None, None, Some(exc)) => QueryKey::Exclude(exc.clone()),
+            (Some(q), None, None) => return Err(err("cache_key.query", format!("{q:?} is not \"all\" or \"none\""))),
+            _ => return Err(err("cache_key", "set only one of query, include_query, exclude_query".into())),
+        };
+        let headers = k
+            .headers
+            .iter()
+            .map(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).map_err(|_| err("cache_key.headers", format!("{h:?} is not a header name"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        for c in k.cookies.iter().chain(&self.bypass_cookies) {
+            if !is_token(c) {
+                return Err(err("cookies", format!("{c:?} is not a cookie name")));
+            }
+        }
+        for t in &self.tags {
+            if t.is_empty() || t.len() > 128 || t.contains(',') || t.chars().any(char::is_whitespace) {
+                return Err(err("tags", format!("{t:?} must be 1..128 characters without spaces or commas")));
+            }
+        }
+        if self.cache_authorized && matches!(cache, CacheMode::Bypass) {
+            return Err(err("cache_authorized", "has no effect with cache = \"bypass\"".into()));
+        }
+        Ok(Rule {
+            name: name.clone(),
+            path,
+            methods,
+            host,
+            cache,
+            browser_ttl: dur("browser_ttl", &self.browser_ttl)?,
+            stale_while_revalidate: dur("stale_while_revalidate", &self.stale_while_revalidate)?,
+            stale_if_error: dur("stale_if_error", &self.stale_if_error)?,
+            status_ttl,
+            cache_key: CacheKeySpec { query, sort_query: k.sort_query.unwrap_or(true), headers, cookies: k.cookies.clone() },
+            bypass_cookies: self.bypass_cookies,
+            tags: self.tags,
+            cache_authorized: self.cache_authorized,
+            strip_set_cookie: self.strip_set_cookie,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(json: serde_json::Value) -> RawRule {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn set(rules: serde_json::Value) -> Result<RuleSet, ConfigError> {
+        RuleSet::from_raw(serde_json::from_value(rules).unwrap())
+    }
+
+    #[test]
+    fn first_match_wins_and_default_respects_origin() {
+        let rs = set(serde_json::json!([
+            { "name": "admin", "path": "/admin/*", "cache": "bypass" },
+            { "name": "static", "path": "/static/*", "cache": "override", "edge_ttl": "1y" },
+            { "name": "all", "path": "/*", "cache": "override", "edge_ttl": "5m" },
+        ]))
+        .unwrap();
+        let m = |p: &str| rs.match_request(&Method::GET, "x", p).name.clone();
+        assert_eq!(m("/admin/users"), "admin");
+        assert_eq!(m("/static/a.css"), "static");
+        assert_eq!(m("/"), "all");
+        assert_eq!(rs.match_request(&Method::GET, "x", "/static/a.css").cache, CacheMode::Override { edge_ttl: Duration::from_secs(31_536_000) });
+        let empty = RuleSet::default();
+        assert_eq!(empty.match_request(&Method::GET, "x", "/any").cache, CacheMode::RespectOrigin);
+    }
+
+    #[test]
+    fn method_and_host_conditions() {
+        let rs = set(serde_json::json!([
+            { "name": "get-api", "path": "/api/*", "methods": ["get", "HEAD"], "host": "*.example.com", "cache": "override", "edge_ttl": 300 },
+        ]))
+        .unwrap();
+        assert_eq!(rs.match_request(&Method::GET, "api.example.com", "/api/x").name, "get-api");
+        assert_eq!(rs.match_request(&Method::POST, "api.example.com", "/api/x").name, "default");
+        assert_eq!(rs.match_request(&Method::GET, "example.com", "/api/x").name, "default");
+        assert_eq!(rs.match_request(&Method::GET, "evilexample.com", "/api/x").name, "default");
+    }
+
+    #[test]
+    fn errors_name_rule_and_field() {
+        let cases = [
+            (serde_json::json!([{ "name": "a", "cache": "bypass" }]), "rule #1 \"a\" field `path`"),
+            (serde_json::json!([{ "name": "a", "path": "x" }]), "field `path`"),
+            (serde_json::json!([{ "path": "/", "cache": "override" }]), "rule #1 \"rule-1\" field `edge_ttl`"),
+            (serde_json::json!([{ "name": "a", "path": "/", "cache": "sometimes" }]), "field `cache`"),
+            (serde_json::json!([{ "name": "a", "path": "/", "edge_ttl": 5 }]), "field `edge_ttl`"),
+            (serde_json::json!([{ "name": "a", "path": "/", "browser_ttl": "5 parsecs" }]), "field `browser_ttl`"),
+            (serde_json::json!([{ "name": "a", "path": "/", "status_ttl": { "999": 5 } }]), "field `status_ttl`"),
+            (serde_json::json!([{ "name": "a", "path": "/", "methods": ["G T"] }]), "field `methods`"),
+            (serde_json::json!([{ "name": "a", "path": "/", "bypass_cookies": ["a b"] }]), "field `cookies`"),
+            (serde_json::json!([{ "name": "a", "path": "/" }, { "name": "a", "path": "/b" }]), "rule #2 \"a\" field `name`"),
+            (serde_json::json!([{ "name": "a", "path": "/", "cache_key": { "query": "none", "include_query": ["x"] } }]), "field `cache_key`"),
+        ];
+        for (rules, want) in cases {
+            let err = set(rules.clone()).unwrap_err().to_string();
+            assert!(err.contains(want), "{rules}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        for (text, secs) in [("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86_400), ("1y", 31_536_000), ("45", 45)] {
+            assert_eq!(RawDuration::Text(text.into()).to_duration().unwrap().as_secs(), secs, "{text}");
+        }
+        assert!(RawDuration::Text("m5".into()).to_duration().is_err());
+        assert!(RawDuration::Text("99999999999999999999y".into()).to_duration().is_err());
+        let r = raw(serde_json::json!({ "name": "x", "path": "/", "cache": "override", "edge_ttl": "10m", "status_ttl": { "404": "1m" } }));
+        assert_eq!(r.validate(0).unwrap().status_ttl[&404], Duration::from_secs(60));
+    }
+}
