@@ -9,6 +9,7 @@
 //! - [`origin`] (native only): the demo origin server, an axum app.
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod admin;
 pub mod cache;
 pub mod compress;
 pub mod conditional;
@@ -20,5 +21,7 @@ pub mod rules;
 #[cfg(target_arch = "wasm32")]
 mod edge;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod check;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod origin;

@@ -118,6 +118,7 @@ mod tests {
             vary: vec![],
             path: path.into(),
             rule: "r".into(),
+            index: false,
         }
     }
 

@@ -38,6 +38,10 @@ pub struct CacheMeta {
     pub path: String,
     /// The rule that stored it.
     pub rule: String,
+    /// A variant index: the entry at the primary key of a response with `Vary`, which only
+    /// lists the `vary` names; the variants live at their own keys.
+    #[serde(default)]
+    pub index: bool,
 }
 
 /// How a stored response may be used at a given time.
@@ -85,12 +89,12 @@ impl CacheMeta {
     }
 
     /// How long the storage should keep the entry, in seconds: fresh time left plus the longest
-    /// stale window, plus `keep` for entries that can be revalidated with a 304.
-    pub fn storage_ttl_secs(&self, now: u64, has_validators: bool, keep_secs: u64) -> u64 {
+    /// stale window or `keep_secs`, whichever is longer (time to revalidate an expired entry
+    /// with a 304, or to report it as expired).
+    pub fn storage_ttl_secs(&self, now: u64, keep_secs: u64) -> u64 {
         let left = self.fresh.saturating_sub(self.age_ms(now)) / 1000;
         let stale = self.swr.max(self.sie) / 1000;
-        let keep = if has_validators { keep_secs } else { 0 };
-        (left + stale.max(keep)).max(1)
+        (left + stale.max(keep_secs)).max(1)
     }
 
     /// Encodes for [`META_HEADER`].
@@ -123,6 +127,7 @@ mod tests {
             vary: vec![],
             path: "/x".into(),
             rule: "r".into(),
+            index: false,
         }
     }
 
@@ -158,9 +163,9 @@ mod tests {
     #[test]
     fn storage_ttl_covers_stale_windows() {
         let m = meta();
-        assert_eq!(m.storage_ttl_secs(1_000_000, false, 3600), 58 + 300);
+        assert_eq!(m.storage_ttl_secs(1_000_000, 60), 58 + 300);
         let m = CacheMeta { swr: 0, sie: 0, ..meta() };
-        assert_eq!(m.storage_ttl_secs(1_000_000, true, 3600), 58 + 3600);
-        assert_eq!(m.storage_ttl_secs(9_000_000, false, 3600), 1);
+        assert_eq!(m.storage_ttl_secs(1_000_000, 3600), 58 + 3600);
+        assert_eq!(m.storage_ttl_secs(9_000_000, 0), 1);
     }
 }

@@ -5,9 +5,11 @@
 pub mod bans;
 pub mod control;
 pub mod key;
+pub mod l1;
 pub mod meta;
 pub mod policy;
 pub mod status;
+pub mod stored;
 
 pub use control::CacheControl;
 pub use meta::{CacheMeta, Freshness};

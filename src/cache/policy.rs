@@ -122,6 +122,12 @@ pub fn has_validators(headers: &HeaderMap) -> bool {
     headers.contains_key(header::ETAG) || headers.contains_key(header::LAST_MODIFIED)
 }
 
+/// How long past its stale windows an entry is kept: long enough to revalidate it with a 304
+/// when it has validators, briefly otherwise (so expiry shows as `EXPIRED`, not `MISS`).
+pub fn keep_after_expiry_secs(stored: &HeaderMap) -> u64 {
+    if has_validators(stored) { 3600 } else { 60 }
+}
+
 /// May this response be stored, and with what freshness? `request_headers` are the client's
 /// (for `Authorization` and `Vary`), `now` is when the response arrived (Unix ms).
 pub fn response_cacheability(rule: &Rule, path: &str, request_headers: &HeaderMap, status: u16, headers: &HeaderMap, now: u64) -> Cacheability {
@@ -191,7 +197,10 @@ pub fn response_cacheability(rule: &Rule, path: &str, request_headers: &HeaderMa
             (fresh, apparent.max(age_value))
         }
     };
-    let revalidate = matches!(cc.arg("no-cache"), Some(None));
+    // Override mode owns freshness: the origin's no-cache/must-revalidate do not apply (its
+    // private/no-store/Set-Cookie still do, above).
+    let respect = matches!(rule.cache, CacheMode::RespectOrigin);
+    let revalidate = respect && matches!(cc.arg("no-cache"), Some(None));
     if (fresh == 0 || revalidate) && !has_validators(headers) {
         return Skip(NoCacheReason::NoFreshness);
     }
@@ -214,11 +223,12 @@ pub fn response_cacheability(rule: &Rule, path: &str, request_headers: &HeaderMa
         swr: secs_ms(rule.stale_while_revalidate, "stale-while-revalidate"),
         sie: secs_ms(rule.stale_if_error, "stale-if-error"),
         revalidate,
-        must_revalidate: cc.has("must-revalidate") || cc.has("proxy-revalidate") || (matches!(rule.cache, CacheMode::RespectOrigin) && cc.has("s-maxage")),
+        must_revalidate: respect && (cc.has("must-revalidate") || cc.has("proxy-revalidate") || cc.has("s-maxage")),
         tags,
         vary,
         path: path.to_owned(),
         rule: rule.name.clone(),
+        index: false,
     })
 }
 

@@ -1,33 +1,46 @@
 //! The Worker glue (wasm32 only): moves requests and bytes between the platform and the pure
-//! core. No decisions live here: header policy, error bodies and timing text come from
-//! [`crate::proxy`], the config from [`crate::config`].
+//! core. Decisions come from the core: rules ([`crate::rules`]), cache policy
+//! ([`crate::cache`]), header policy and error bodies ([`crate::proxy`]).
 
 mod limiter;
+mod purge;
+mod store;
 
+use crate::cache::key::primary_key;
+use crate::cache::policy::{self, Cacheability, FILL_REQUEST_STRIP};
+use crate::cache::status::{CacheOutcome, StatusDetail};
+use crate::cache::stored::{annotate, served_headers};
+use crate::cache::Freshness;
+use crate::conditional::{is_not_modified, Validators};
 use crate::config::{ConfigError, EdgeConfig};
 use crate::proxy::{self, ClientInfo};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use crate::rules::Rule;
+use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use std::cell::OnceCell;
+use std::rc::Rc;
+use store::{Collapse, Found, L1Entry, Lookup};
 use worker::*;
 
-/// The path of the worker's own health endpoint (checks config, KV and the Durable Object).
+/// The worker's own health endpoint (checks config, KV and the Durable Object).
 const HEALTH_PATH: &str = "/__edgelayer/health";
-/// KV binding shared by later features (rate-limit tiers, allow/deny lists, tag index).
+/// The purge endpoint.
+const PURGE_PATH: &str = "/__edgelayer/purge";
+/// KV binding: ban list (purges), and later rate-limit tiers and allow/deny lists.
 const KV_BINDING: &str = "EDGE_KV";
 /// Durable Object binding used for exact counters.
 const LIMITER_BINDING: &str = "RATE_LIMITER";
 
 thread_local! {
     /// The config, parsed and validated once per isolate.
-    static CONFIG: OnceCell<std::result::Result<EdgeConfig, ConfigError>> = const { OnceCell::new() };
+    static CONFIG: OnceCell<std::result::Result<Rc<EdgeConfig>, ConfigError>> = const { OnceCell::new() };
 }
 
-fn load_config(env: &Env) -> std::result::Result<EdgeConfig, ConfigError> {
+fn load_config(env: &Env) -> std::result::Result<Rc<EdgeConfig>, ConfigError> {
     CONFIG.with(|cell| {
         cell.get_or_init(|| {
             let origin = env.var("ORIGIN_URL").ok().map(|v| v.to_string());
             let table = env.object_var::<serde_json::Value>("EDGELAYER").ok();
-            EdgeConfig::from_vars(origin.as_deref(), table)
+            EdgeConfig::from_vars(origin.as_deref(), table).map(Rc::new)
         })
         .clone()
     })
@@ -60,73 +73,417 @@ fn to_headers(map: &HeaderMap) -> Result<Headers> {
 }
 
 /// A short error response in the client's preferred form.
-fn error_response(req: &Request, status: u16, message: &str) -> Result<Response> {
-    let accept = req.headers().get("accept").ok().flatten();
-    let (content_type, body) = proxy::error_body(accept.as_deref(), &req.path(), status, message);
+fn error_response(accept: Option<&str>, path: &str, status: u16, message: &str) -> Result<Response> {
+    let (content_type, body) = proxy::error_body(accept, path, status, message);
     let headers = Headers::new();
     headers.set("content-type", content_type)?;
     headers.set("cache-control", "no-store")?;
     Ok(Response::ok(body)?.with_status(status).with_headers(headers))
 }
 
+/// What the pipeline knows about the incoming request, converted once.
+struct Incoming {
+    method: http::Method,
+    url: Url,
+    headers: HeaderMap,
+    path: String,
+    host: String,
+    client_ip: Option<String>,
+    started: f64,
+}
+
+impl Incoming {
+    fn accept(&self) -> Option<&str> {
+        self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
+    }
+
+    fn error(&self, status: u16, message: &str) -> Result<Response> {
+        error_response(self.accept(), &self.path, status, message)
+    }
+
+    fn path_and_query(&self) -> String {
+        match self.url.query() {
+            Some(q) => format!("{}?{q}", self.url.path()),
+            None => self.url.path().to_owned(),
+        }
+    }
+}
+
+/// Times for `Server-Timing`.
+#[derive(Default)]
+struct Timing {
+    origin_ms: Option<f64>,
+}
+
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
     let started = now_ms();
+    let url = req.url()?;
+    let inc = Incoming {
+        method: http::Method::from_bytes(req.method().as_ref().as_bytes()).unwrap_or(http::Method::GET),
+        headers: to_header_map(req.headers()),
+        path: url.path().to_owned(),
+        host: url.host_str().unwrap_or_default().to_owned(),
+        client_ip: req.headers().get("cf-connecting-ip")?,
+        url,
+        started,
+    };
     let config = match load_config(&env) {
         Ok(c) => c,
         Err(e) => {
             console_error!("edgelayer: {e}");
-            return error_response(&req, 500, &format!("invalid edge configuration: {e}"));
+            return inc.error(500, &format!("invalid edge configuration: {e}"));
         }
     };
-    if req.path() == HEALTH_PATH {
-        return health(&env, &config).await;
+    match inc.path.as_str() {
+        HEALTH_PATH => return health(&env, &config).await,
+        PURGE_PATH => return purge::handle(req, &env, &config, &inc).await,
+        _ => {}
     }
-    forward(req, &config, started).await
+    let rule = config.rules.match_request(&inc.method, &inc.host, &inc.path);
+    match policy::request_cacheability(&inc.method, &inc.headers, rule) {
+        Err(reason) => pass(req, &config, &inc, rule, reason.as_str()).await,
+        Ok(()) if inc.headers.contains_key(header::RANGE) => ranged(req, &env, &config, &inc, rule).await,
+        Ok(()) => cached(&env, &ctx, &config, &inc, rule).await,
+    }
 }
 
-/// Proxies one request to the origin, streaming the body both ways.
-async fn forward(req: Request, config: &EdgeConfig, started: f64) -> Result<Response> {
-    let url = req.url()?;
-    let path_and_query = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let incoming = to_header_map(req.headers());
-    let client_ip = req.headers().get("cf-connecting-ip")?;
-    let client = ClientInfo { ip: client_ip.as_deref(), scheme: url.scheme(), host: url.host_str() };
-    let upstream_headers = proxy::upstream_headers(&incoming, client);
-
-    let mut init = RequestInit::new();
-    init.with_method(req.method()).with_headers(to_headers(&upstream_headers)?).with_redirect(RequestRedirect::Manual);
-    if !matches!(req.method(), Method::Get | Method::Head) {
-        // The client's body stream is handed to the upstream request as is: nothing buffered.
-        init.with_body(req.inner().body().map(Into::into));
+/// Sends the request to the origin. `fill` marks a cache fill: HEAD becomes GET, the client's
+/// conditionals and range are dropped, and `extra` (revalidation validators) added.
+async fn fetch_origin(inc: &Incoming, config: &EdgeConfig, body: Option<&Request>, fill: bool, extra: &[(HeaderName, HeaderValue)], timing: &mut Timing) -> Result<Response> {
+    let client = ClientInfo { ip: inc.client_ip.as_deref(), scheme: inc.url.scheme(), host: Some(&inc.host) };
+    let mut headers = proxy::upstream_headers(&inc.headers, client);
+    let mut method = inc.method.clone();
+    if fill {
+        for h in &FILL_REQUEST_STRIP {
+            headers.remove(h);
+        }
+        for (k, v) in extra {
+            headers.insert(k.clone(), v.clone());
+        }
+        if method == http::Method::HEAD {
+            method = http::Method::GET;
+        }
     }
-    let upstream = Request::new_with_init(&config.origin.join(&path_and_query), &init)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::from(method.to_string())).with_headers(to_headers(&headers)?).with_redirect(RequestRedirect::Manual);
+    if let Some(req) = body {
+        if !matches!(req.method(), Method::Get | Method::Head) {
+            // The client's body stream goes upstream as is: nothing buffered.
+            init.with_body(req.inner().body().map(Into::into));
+        }
+    }
+    let upstream = Request::new_with_init(&config.origin.join(&inc.path_and_query()), &init)?;
+    let t0 = now_ms();
+    let res = Fetch::Request(upstream).send().await;
+    timing.origin_ms = Some(now_ms() - t0);
+    res
+}
 
-    let origin_started = now_ms();
-    let response = match Fetch::Request(upstream).send().await {
+/// Builds the client response: status, headers, body (dropped for HEAD), `Server-Timing`.
+fn respond(inc: &Incoming, status: u16, mut headers: HeaderMap, body: ResponseBody, timing: &Timing) -> Result<Response> {
+    let edge_ms = now_ms() - inc.started - timing.origin_ms.unwrap_or(0.0);
+    if let Ok(v) = HeaderValue::from_str(&proxy::server_timing(edge_ms, timing.origin_ms)) {
+        headers.append(HeaderName::from_static("server-timing"), v);
+    }
+    let body = if inc.method == http::Method::HEAD || status == 304 || status == 204 { ResponseBody::Empty } else { body };
+    Ok(Response::builder().with_status(status).with_headers(to_headers(&headers)?).body(body))
+}
+
+/// Answers from a stored response: 304 when the client's validators match, else the body.
+fn serve_stored(inc: &Incoming, rule: &Rule, meta: &crate::cache::CacheMeta, stored: &HeaderMap, body: ResponseBody, outcome: CacheOutcome, detail: StatusDetail<'_>, timing: &Timing) -> Result<Response> {
+    let now = now_ms() as u64;
+    let mut headers = served_headers(stored, meta, rule, now, outcome, &detail);
+    let etag = stored.get(header::ETAG).and_then(|v| v.to_str().ok());
+    let last_modified = stored.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok()).and_then(|v| httpdate::parse_http_date(v).ok());
+    if meta.status == 200 && is_not_modified(&inc.headers, Validators { etag, last_modified }) {
+        headers.remove(header::CONTENT_LENGTH);
+        headers.remove(header::CONTENT_TYPE);
+        return respond(inc, 304, headers, ResponseBody::Empty, timing);
+    }
+    respond(inc, meta.status, headers, body, timing)
+}
+
+/// Not cacheable: stream both ways; unsafe methods that succeed invalidate what they changed.
+async fn pass(req: Request, config: &EdgeConfig, inc: &Incoming, rule: &Rule, reason: &str) -> Result<Response> {
+    let mut timing = Timing::default();
+    let res = match fetch_origin(inc, config, Some(&req), false, &[], &mut timing).await {
         Ok(r) => r,
         Err(e) => {
             console_error!("edgelayer: origin fetch failed: {e}");
-            return error_response(&req, 502, "origin unreachable");
+            return inc.error(502, "origin unreachable");
         }
     };
-    let origin_ms = now_ms() - origin_started;
-
-    if response.status_code() == 101 {
+    if res.status_code() == 101 {
         // WebSocket: the platform pairs the sockets; the response must pass through untouched.
-        return Ok(response);
+        return Ok(res);
     }
-    let status = response.status_code();
-    // Fetched headers are immutable: `clone` copies them into a new, mutable set.
-    let headers = response.headers().clone();
-    let edge_ms = now_ms() - started - origin_ms;
-    headers.append("server-timing", &proxy::server_timing(edge_ms, Some(origin_ms)))?;
+    let status = res.status_code();
+    let mut headers = to_header_map(res.headers());
+    let paths = policy::invalidation_paths(&inc.method, StatusCode::from_u16(status).unwrap_or(StatusCode::OK), &inc.path, &inc.host, &headers);
+    if !paths.is_empty() {
+        invalidate(config, inc, &paths).await;
+    }
+    annotate(&mut headers, rule, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some(reason), ..Default::default() });
+    let (_, body) = res.into_parts();
+    respond(inc, status, headers, body, &timing)
+}
+
+/// RFC 9111 §4.4: drop stored responses for `paths` (every key spec of the rule that matches).
+async fn invalidate(config: &EdgeConfig, inc: &Incoming, paths: &[String]) {
+    for path in paths {
+        let rule = config.rules.match_request(&http::Method::GET, &inc.host, path);
+        let key = primary_key(inc.url.scheme(), &inc.host, path, None, &rule.cache_key, &inc.headers);
+        if let Err(e) = store::delete(&key).await {
+            console_error!("edgelayer: invalidating {key} failed: {e}");
+        }
+    }
+    store::l1_invalidate(&config.l1, Some(paths));
+}
+
+/// Range requests: a fresh stored copy answers (the platform cuts the range); anything else
+/// goes to the origin with the range, and the partial answer is not stored.
+async fn ranged(req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming, rule: &Rule) -> Result<Response> {
+    let now = now_ms() as u64;
+    let primary = primary_key(inc.url.scheme(), &inc.host, &inc.path, inc.url.query(), &rule.cache_key, &inc.headers);
+    let bans = store::bans(env, config.ban_refresh.as_millis() as u64, now).await;
+    let range = inc.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    if let Ok(Lookup::Found(found)) = store::lookup(&primary, &inc.headers, &bans, range).await {
+        if found.meta.freshness(now) == Freshness::Fresh {
+            let status = found.response.status_code();
+            let mut headers = to_header_map(found.response.headers());
+            let (_, back) = crate::cache::stored::from_storage(&headers).unwrap_or((found.meta.clone(), found.headers.clone()));
+            // Keep the platform's range fields; restore the origin's others.
+            for (k, v) in &back {
+                if k != header::CONTENT_LENGTH && k.as_str() != "content-range" {
+                    headers.insert(k.clone(), v.clone());
+                }
+            }
+            let meta = found.meta;
+            headers.remove(crate::cache::meta::META_HEADER);
+            headers.insert(header::AGE, HeaderValue::from(meta.age_secs(now)));
+            annotate(&mut headers, rule, CacheOutcome::Hit, &StatusDetail { ttl: Some(meta.ttl_secs(now)), ..Default::default() });
+            let (_, body) = found.response.into_parts();
+            let status = if status == 206 { 206 } else { meta.status };
+            return respond(inc, status, headers, body, &Timing::default());
+        }
+    }
+    pass(req, config, inc, rule, "range").await
+}
+
+/// The cacheable path: L1, then the Cache API, then the origin (collapsed).
+async fn cached(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule) -> Result<Response> {
+    let now = now_ms() as u64;
+    let primary = primary_key(inc.url.scheme(), &inc.host, &inc.path, inc.url.query(), &rule.cache_key, &inc.headers);
+    let bans = store::bans(env, config.ban_refresh.as_millis() as u64, now).await;
+    let timing = Timing::default();
+
+    if let Some(e) = store::l1_get(&config.l1, &primary, &inc.headers, now) {
+        if !crate::cache::bans::is_banned(&bans, &e.meta) && e.meta.freshness(now) == Freshness::Fresh {
+            let detail = StatusDetail { ttl: Some(e.meta.ttl_secs(now)), detail: Some("l1"), ..Default::default() };
+            return serve_stored(inc, rule, &e.meta, &e.headers, ResponseBody::Body(e.body.clone()), CacheOutcome::Hit, detail, &timing);
+        }
+    }
+
+    let mut vary_miss = false;
+    match store::lookup(&primary, &inc.headers, &bans, None).await {
+        Ok(Lookup::Found(found)) => match found.meta.freshness(now) {
+            Freshness::Fresh => return serve_hit(inc, config, rule, &primary, found, now).await,
+            Freshness::Stale { while_revalidate: true, .. } => {
+                let (meta, headers) = (found.meta.clone(), found.headers.clone());
+                let refresh = refresh_in_background(config.clone(), inc, rule.clone(), primary.clone(), meta.clone(), headers.clone());
+                ctx.wait_until(refresh);
+                let (_, body) = found.response.into_parts();
+                let detail = StatusDetail { ttl: Some(meta.ttl_secs(now)), ..Default::default() };
+                return serve_stored(inc, rule, &meta, &headers, body, CacheOutcome::Updating, detail, &timing);
+            }
+            Freshness::Stale { if_error, .. } => return revalidate(ctx, config, inc, rule, &primary, found, if_error).await,
+        },
+        Ok(Lookup::Miss { vary_miss: v }) => vary_miss = v,
+        Err(e) => console_error!("edgelayer: cache lookup failed: {e}"),
+    }
+
+    let guard = match store::collapse(&primary).await {
+        Collapse::Leader(g) => Some(g),
+        Collapse::Followed => {
+            if let Ok(Lookup::Found(found)) = store::lookup(&primary, &inc.headers, &bans, None).await {
+                if found.meta.freshness(now_ms() as u64) == Freshness::Fresh {
+                    return serve_hit(inc, config, rule, &primary, found, now_ms() as u64).await;
+                }
+            }
+            None
+        }
+    };
+    let mut timing = Timing::default();
+    let res = match fetch_origin(inc, config, None, true, &[], &mut timing).await {
+        Ok(r) => r,
+        Err(e) => {
+            console_error!("edgelayer: origin fetch failed: {e}");
+            return inc.error(502, "origin unreachable");
+        }
+    };
+    fill(ctx, config, inc, rule, &primary, res, CacheOutcome::Miss, vary_miss, guard, timing)
+}
+
+/// A fresh hit from L2; small bodies are also kept in L1.
+async fn serve_hit(inc: &Incoming, config: &EdgeConfig, rule: &Rule, primary: &str, found: Found, now: u64) -> Result<Response> {
+    let detail = StatusDetail { ttl: Some(found.meta.ttl_secs(now)), ..Default::default() };
+    let small = found
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| config.l1.max_bytes > 0 && n <= config.l1.max_entry_bytes);
+    let Found { meta, headers, mut response } = found;
+    if small {
+        let body = response.bytes().await?;
+        store::l1_put(&config.l1, primary, &inc.headers, L1Entry { meta: meta.clone(), headers: headers.clone(), body: body.clone() }, now);
+        return serve_stored(inc, rule, &meta, &headers, ResponseBody::Body(body), CacheOutcome::Hit, detail, &Timing::default());
+    }
     let (_, body) = response.into_parts();
-    Ok(Response::builder().with_status(status).with_headers(headers).body(body))
+    serve_stored(inc, rule, &meta, &headers, body, CacheOutcome::Hit, detail, &Timing::default())
+}
+
+/// Stores the origin's response when policy allows (in the background, body teed) and answers.
+#[allow(clippy::too_many_arguments)]
+fn fill(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, mut res: Response, outcome: CacheOutcome, vary_miss: bool, guard: Option<store::LeaderGuard>, timing: Timing) -> Result<Response> {
+    let now = now_ms() as u64;
+    let status = res.status_code();
+    let mut headers = to_header_map(res.headers());
+    let decision = policy::response_cacheability(rule, &inc.path, &inc.headers, status, &headers, now);
+    let detail = match &decision {
+        Cacheability::Store(meta) => StatusDetail { ttl: Some(meta.ttl_secs(now)), fwd_status: Some(status), stored: true, vary_miss, ..Default::default() },
+        Cacheability::Skip(reason) => StatusDetail { fwd_status: Some(status), detail: Some(reason.as_str()), vary_miss, ..Default::default() },
+    };
+    if let Cacheability::Store(meta) = decision {
+        let store_headers = policy::headers_to_store(&headers);
+        let ttl = meta.storage_ttl_secs(now, policy::keep_after_expiry_secs(&store_headers));
+        let copy = res.cloned()?;
+        let job = store_in_background(config.clone(), primary.to_owned(), inc.headers.clone(), meta, store_headers, copy, ttl, guard);
+        ctx.wait_until(job);
+    }
+    annotate(&mut headers, rule, outcome, &detail);
+    let (_, body) = res.into_parts();
+    if inc.method == http::Method::HEAD {
+        // The GET body feeds the cache copy only.
+        return respond(inc, status, headers, ResponseBody::Empty, &timing);
+    }
+    respond(inc, status, headers, body, &timing)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn store_in_background(config: Rc<EdgeConfig>, primary: String, request: HeaderMap, meta: crate::cache::CacheMeta, headers: HeaderMap, mut copy: Response, ttl: u64, guard: Option<store::LeaderGuard>) {
+    let small = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| config.l1.max_bytes > 0 && n <= config.l1.max_entry_bytes);
+    let result = if small {
+        match copy.bytes().await {
+            Ok(body) => {
+                let r = store::put(&primary, &request, &meta, &headers, ResponseBody::Body(body.clone()), ttl).await;
+                if r.is_ok() {
+                    store::l1_put(&config.l1, &primary, &request, L1Entry { meta, headers, body }, now_ms() as u64);
+                }
+                r
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        let (_, body) = copy.into_parts();
+        store::put(&primary, &request, &meta, &headers, body, ttl).await
+    };
+    if let Err(e) = result {
+        console_error!("edgelayer: cache put for {primary} failed: {e}");
+    }
+    drop(guard);
+}
+
+/// Stale and not servable as is: revalidate with the origin (RFC 9111 §4.3), falling back to
+/// the stale copy on origin errors when stale-if-error allows (RFC 5861 §4).
+async fn revalidate(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, stale: Found, if_error: bool) -> Result<Response> {
+    let mut timing = Timing::default();
+    let conditional = policy::revalidation_headers(&stale.headers);
+    let res = fetch_origin(inc, config, None, true, &conditional, &mut timing).await;
+    let now = now_ms() as u64;
+    let serve_stale = |stale: Found, fwd_status: Option<u16>, timing: &Timing| {
+        let detail = StatusDetail { ttl: Some(stale.meta.ttl_secs(now)), fwd_status, ..Default::default() };
+        let (_, body) = stale.response.into_parts();
+        serve_stored(inc, rule, &stale.meta, &stale.headers, body, CacheOutcome::Stale, detail, timing)
+    };
+    match res {
+        Err(e) => {
+            console_error!("edgelayer: origin fetch failed: {e}");
+            if if_error {
+                return serve_stale(stale, None, &timing);
+            }
+            inc.error(502, "origin unreachable")
+        }
+        Ok(r) if r.status_code() >= 500 && if_error => serve_stale(stale, Some(r.status_code()), &timing),
+        Ok(r) if r.status_code() == 304 => {
+            let merged = policy::merge_304(&stale.headers, &to_header_map(r.headers()));
+            let Found { meta: old, mut response, .. } = stale;
+            match policy::response_cacheability(rule, &inc.path, &inc.headers, old.status, &merged, now) {
+                Cacheability::Store(meta) => {
+                    let ttl = meta.storage_ttl_secs(now, policy::keep_after_expiry_secs(&merged));
+                    let copy = response.cloned()?;
+                    let detail = StatusDetail { ttl: Some(meta.ttl_secs(now)), fwd_status: Some(304), stored: true, ..Default::default() };
+                    ctx.wait_until(store_in_background(config.clone(), primary.to_owned(), inc.headers.clone(), meta.clone(), merged.clone(), copy, ttl, None));
+                    let (_, body) = response.into_parts();
+                    serve_stored(inc, rule, &meta, &merged, body, CacheOutcome::Revalidated, detail, &timing)
+                }
+                Cacheability::Skip(reason) => {
+                    let detail = StatusDetail { fwd_status: Some(304), detail: Some(reason.as_str()), ..Default::default() };
+                    let (_, body) = response.into_parts();
+                    serve_stored(inc, rule, &old, &merged, body, CacheOutcome::Revalidated, detail, &timing)
+                }
+            }
+        }
+        Ok(r) => fill(ctx, config, inc, rule, primary, r, CacheOutcome::Expired, false, None, timing),
+    }
+}
+
+/// stale-while-revalidate: refresh the entry after the stale copy was served. Only one refresh
+/// per key runs in an isolate at a time.
+fn refresh_in_background(config: Rc<EdgeConfig>, inc: &Incoming, rule: Rule, primary: String, stale: crate::cache::CacheMeta, stale_headers: HeaderMap) -> impl std::future::Future<Output = ()> + 'static {
+    let inc = Incoming {
+        method: http::Method::GET,
+        url: inc.url.clone(),
+        headers: inc.headers.clone(),
+        path: inc.path.clone(),
+        host: inc.host.clone(),
+        client_ip: inc.client_ip.clone(),
+        started: inc.started,
+    };
+    async move {
+        let Some(guard) = store::try_lead(&primary) else { return };
+        let mut timing = Timing::default();
+        let conditional = policy::revalidation_headers(&stale_headers);
+        let now = now_ms() as u64;
+        match fetch_origin(&inc, &config, None, true, &conditional, &mut timing).await {
+            Ok(r) if r.status_code() == 304 => {
+                let merged = policy::merge_304(&stale_headers, &to_header_map(r.headers()));
+                if let Cacheability::Store(meta) = policy::response_cacheability(&rule, &inc.path, &inc.headers, stale.status, &merged, now) {
+                    // Re-read the stored body to store it again under the new freshness.
+                    if let Ok(Lookup::Found(found)) = store::lookup(&primary, &inc.headers, &[], None).await {
+                        let ttl = meta.storage_ttl_secs(now, policy::keep_after_expiry_secs(&merged));
+                        store_in_background(config.clone(), primary.clone(), inc.headers.clone(), meta, merged, found.response, ttl, Some(guard)).await;
+                    }
+                }
+            }
+            Ok(mut r) if r.status_code() < 500 => {
+                let headers = to_header_map(r.headers());
+                if let Cacheability::Store(meta) = policy::response_cacheability(&rule, &inc.path, &inc.headers, r.status_code(), &headers, now) {
+                    let store_headers = policy::headers_to_store(&headers);
+                    let ttl = meta.storage_ttl_secs(now, policy::keep_after_expiry_secs(&store_headers));
+                    if let Ok(copy) = r.cloned() {
+                        store_in_background(config.clone(), primary.clone(), inc.headers.clone(), meta, store_headers, copy, ttl, Some(guard)).await;
+                    }
+                }
+            }
+            Ok(r) => console_error!("edgelayer: background refresh of {primary} got {}", r.status_code()),
+            Err(e) => console_error!("edgelayer: background refresh of {primary} failed: {e}"),
+        }
+    }
 }
 
 /// `GET /__edgelayer/health`: the config parsed, and the KV and Durable Object bindings answer.
@@ -146,6 +503,7 @@ async fn health(env: &Env, config: &EdgeConfig) -> Result<Response> {
     let body = serde_json::json!({
         "status": if ok { "ok" } else { "degraded" },
         "origin": config.origin.as_str(),
+        "rules": config.rules.rules().len(),
         "kv": kv,
         "durable_object": durable_object,
     });

@@ -3,7 +3,8 @@
 //! `ANY /lab/<anything>?status=&delay_ms=&header=Name:Value&body=` answers with that status,
 //! after that delay, with those headers, and counts hits per path; without `body` it echoes the
 //! request as JSON. When a `header=ETag:...` is set, conditional GETs get a 304.
-//! `GET /_lab/hits?path=/lab/x` reads a path's hit count; `DELETE /_lab/hits` resets all.
+//! `after=N&then_status=S` switches to status `S` from hit `N+1` on (an origin that starts
+//! failing). `GET /_lab/hits?path=/lab/x` reads a path's hit count; `DELETE /_lab/hits` resets all.
 
 use super::{AppError, AppState};
 use crate::conditional::{is_not_modified, Validators};
@@ -51,6 +52,7 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
     let mut delay = Duration::ZERO;
     let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     let mut fixed_body: Option<String> = None;
+    let (mut after, mut then_status) = (None::<u64>, None::<StatusCode>);
     let bad = |m: String| AppError::Client(StatusCode::BAD_REQUEST, m);
     for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
         match &*k {
@@ -65,7 +67,16 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
                 headers.push((name, value));
             }
             "body" => fixed_body = Some(v.into_owned()),
+            "after" => after = Some(v.parse().map_err(|_| bad(format!("bad after {v:?}")))?),
+            "then_status" => {
+                then_status = Some(v.parse::<u16>().ok().and_then(|s| StatusCode::from_u16(s).ok()).ok_or_else(|| bad(format!("bad then_status {v:?}")))?)
+            }
             _ => {}
+        }
+    }
+    if let (Some(after), Some(then)) = (after, then_status) {
+        if hit > after {
+            status = then;
         }
     }
     // Read the whole request body (bounded) so the echo can report its size: proves the edge

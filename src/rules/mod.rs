@@ -74,8 +74,8 @@ pub struct CacheKeySpec {
 pub struct Rule {
     /// Name, for errors, logs and the `Cache-Status` detail.
     pub name: String,
-    /// Path glob.
-    pub path: PathPattern,
+    /// Path globs; the rule matches when any does.
+    pub paths: Vec<PathPattern>,
     /// Methods the rule applies to; `None`: all.
     pub methods: Option<Vec<Method>>,
     /// Host the rule applies to (lower case; `*.example.com` for subdomains); `None`: any.
@@ -111,7 +111,7 @@ impl Rule {
     pub fn default_rule() -> Self {
         Self {
             name: "default".into(),
-            path: PathPattern::parse("*").unwrap_or_else(|_| unreachable!("'*' is a valid pattern")),
+            paths: vec![PathPattern::parse("*").unwrap_or_else(|_| unreachable!("'*' is a valid pattern"))],
             methods: None,
             host: None,
             cache: CacheMode::RespectOrigin,
@@ -135,7 +135,7 @@ impl Rule {
                 None => host.eq_ignore_ascii_case(h),
             },
         };
-        host_ok && self.methods.as_ref().is_none_or(|m| m.contains(method)) && self.path.matches(path)
+        host_ok && self.methods.as_ref().is_none_or(|m| m.contains(method)) && self.paths.iter().any(|p| p.matches(path))
     }
 }
 
@@ -212,6 +212,16 @@ impl RawDuration {
     }
 }
 
+/// One string or a list of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
 /// How the query string enters the key, as written in config.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -238,8 +248,8 @@ pub struct RawCacheKey {
 pub struct RawRule {
     /// Unique name.
     pub name: Option<String>,
-    /// Path glob (required).
-    pub path: Option<String>,
+    /// Path glob, or a list of them (required).
+    pub path: Option<OneOrMany>,
     /// Methods, e.g. `["GET", "HEAD"]`.
     pub methods: Option<Vec<String>>,
     /// Host, exact or `*.example.com`.
@@ -292,8 +302,13 @@ impl RawRule {
         let err = |field: &'static str, reason: String| ConfigError::rule(index, &name, field, reason);
         let dur = |field: &'static str, d: &Option<RawDuration>| d.as_ref().map(|d| d.to_duration().map_err(|e| err(field, e))).transpose();
 
-        let path = self.path.as_deref().ok_or_else(|| err("path", "is required".into()))?;
-        let path = PathPattern::parse(path).map_err(|e| err("path", e))?;
+        let paths = match &self.path {
+            None => return Err(err("path", "is required".into())),
+            Some(OneOrMany::One(p)) => vec![p.clone()],
+            Some(OneOrMany::Many(ps)) if ps.is_empty() => return Err(err("path", "must list at least one pattern".into())),
+            Some(OneOrMany::Many(ps)) => ps.clone(),
+        };
+        let paths = paths.iter().map(|p| PathPattern::parse(p).map_err(|e| err("path", e))).collect::<Result<Vec<_>, _>>()?;
         let methods = self
             .methods
             .as_ref()
@@ -353,7 +368,7 @@ impl RawRule {
         }
         Ok(Rule {
             name: name.clone(),
-            path,
+            paths,
             methods,
             host,
             cache,
@@ -385,13 +400,14 @@ mod tests {
     #[test]
     fn first_match_wins_and_default_respects_origin() {
         let rs = set(serde_json::json!([
-            { "name": "admin", "path": "/admin/*", "cache": "bypass" },
+            { "name": "admin", "path": ["/admin/*", "/metrics"], "cache": "bypass" },
             { "name": "static", "path": "/static/*", "cache": "override", "edge_ttl": "1y" },
             { "name": "all", "path": "/*", "cache": "override", "edge_ttl": "5m" },
         ]))
         .unwrap();
         let m = |p: &str| rs.match_request(&Method::GET, "x", p).name.clone();
         assert_eq!(m("/admin/users"), "admin");
+        assert_eq!(m("/metrics"), "admin", "any listed path matches");
         assert_eq!(m("/static/a.css"), "static");
         assert_eq!(m("/"), "all");
         assert_eq!(rs.match_request(&Method::GET, "x", "/static/a.css").cache, CacheMode::Override { edge_ttl: Duration::from_secs(31_536_000) });
@@ -416,6 +432,7 @@ mod tests {
         let cases = [
             (serde_json::json!([{ "name": "a", "cache": "bypass" }]), "rule #1 \"a\" field `path`"),
             (serde_json::json!([{ "name": "a", "path": "x" }]), "field `path`"),
+            (serde_json::json!([{ "name": "a", "path": [] }]), "field `path`"),
             (serde_json::json!([{ "path": "/", "cache": "override" }]), "rule #1 \"rule-1\" field `edge_ttl`"),
             (serde_json::json!([{ "name": "a", "path": "/", "cache": "sometimes" }]), "field `cache`"),
             (serde_json::json!([{ "name": "a", "path": "/", "edge_ttl": 5 }]), "field `edge_ttl`"),

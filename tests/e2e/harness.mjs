@@ -76,6 +76,9 @@ export function wranglerConfig() {
 }
 
 /** Starts the built worker (build/index.js) under Miniflare on a free port. */
+/** The purge token the e2e workers are given (a secret in production). */
+export const PURGE_TOKEN = 'e2e-purge-token';
+
 export async function startEdge({ originUrl, vars = {} } = {}) {
   const cfg = wranglerConfig();
   const mf = new Miniflare({
@@ -88,7 +91,7 @@ export async function startEdge({ originUrl, vars = {} } = {}) {
     durableObjects: Object.fromEntries(
       (cfg.durable_objects?.bindings ?? []).map((b) => [b.name, { className: b.class_name, useSQLite: true }]),
     ),
-    bindings: { ...cfg.vars, ...(originUrl ? { ORIGIN_URL: originUrl } : {}), ...vars },
+    bindings: { ...cfg.vars, PURGE_TOKEN, ...(originUrl ? { ORIGIN_URL: originUrl } : {}), ...vars },
     host: '127.0.0.1',
     port: await freePort(),
   });

@@ -1,4 +1,5 @@
 //! Native integration tests: one binary, shared harness (see README "Tests").
 
+mod config;
 mod harness;
 mod origin;

@@ -167,6 +167,8 @@ async fn lab_routes_set_status_headers_and_count_hits() {
     let req = Request::get("/lab/b?body=hello&header=ETag:%22v1%22").header("if-none-match", "\"v1\"").body(Body::empty()).unwrap();
     assert_eq!(o.send(req).await.0.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(o.get("/lab/x?status=99").await.0.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(o.get("/lab/f?after=1&then_status=503").await.0.status(), StatusCode::OK);
+    assert_eq!(o.get("/lab/f?after=1&then_status=503").await.0.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     let without = TestOrigin::new(false);
     assert_eq!(without.get("/lab/a").await.0.status(), StatusCode::NOT_FOUND);

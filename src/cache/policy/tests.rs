@@ -86,6 +86,9 @@ fn override_mode_table() {
     let r = rule(serde_json::json!({ "cache": "override", "edge_ttl": 300, "status_ttl": { "404": 30, "503": 5 } }));
     check("override ignores max-age=0", &r, &[], 200, &[("cache-control", "max-age=0")], Ok((300, 0)));
     check("override ignores Age", &r, &[], 200, &[("age", "100")], Ok((300, 0)));
+    let Cacheability::Store(m) = response_cacheability(&r, "/p", &h(&[]), 200, &h(&[("cache-control", "no-cache, must-revalidate")]), NOW) else { panic!() };
+    assert!(!m.revalidate && !m.must_revalidate, "override owns freshness");
+    assert_eq!(m.freshness(NOW + 1000), Freshness::Fresh);
     check("override still refuses no-store", &r, &[], 200, &[("cache-control", "no-store")], Err(NoCacheReason::NoStore));
     check("override still refuses private", &r, &[], 200, &[("cache-control", "private")], Err(NoCacheReason::Private));
     check("override still refuses Set-Cookie", &r, &[], 200, &[("set-cookie", "a=b")], Err(NoCacheReason::SetCookie));
