@@ -252,16 +252,15 @@ async fn ranged(req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming, ru
     if let Ok(Lookup::Found(found)) = store::lookup(&primary, &inc.headers, &bans, range).await {
         if found.meta.freshness(now) == Freshness::Fresh {
             let status = found.response.status_code();
-            let mut headers = to_header_map(found.response.headers());
-            let (_, back) = crate::cache::stored::from_storage(&headers).unwrap_or((found.meta.clone(), found.headers.clone()));
-            // Keep the platform's range fields; restore the origin's others.
-            for (k, v) in &back {
-                if k != header::CONTENT_LENGTH && k.as_str() != "content-range" {
-                    headers.insert(k.clone(), v.clone());
-                }
+            // The origin's headers, with the platform's cut of the body (length and range).
+            let mut headers = found.headers.clone();
+            for name in [header::CONTENT_LENGTH, header::CONTENT_RANGE] {
+                match found.response.headers().get(name.as_str())?.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                    Some(v) => headers.insert(name, v),
+                    None => headers.remove(name),
+                };
             }
             let meta = found.meta;
-            headers.remove(crate::cache::meta::META_HEADER);
             headers.insert(header::AGE, HeaderValue::from(meta.age_secs(now)));
             annotate(&mut headers, rule, CacheOutcome::Hit, &StatusDetail { ttl: Some(meta.ttl_secs(now)), ..Default::default() });
             let (_, body) = found.response.into_parts();

@@ -116,7 +116,9 @@ async fn get_entry(key: &str, range: Option<&str>) -> Result<Option<(CacheMeta, 
         }
     };
     let Some(res) = res else { return Ok(None) };
-    let stored = super::to_header_map(res.headers());
+    let mut stored = super::to_header_map(res.headers());
+    stored.remove("cf-cache-status"); // the platform's own marker; ours is X-Cache
+
     Ok(from_storage(&stored).map(|(meta, headers)| (meta, headers, res)))
 }
 

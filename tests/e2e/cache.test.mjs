@@ -36,6 +36,7 @@ test('MISS then HIT, with Age and Cache-Status', async () => {
   assert.ok(Number(b.res.headers.get('age')) >= 10, 'RFC 9111 §4.2.3: Age counts the origin Age');
   assert.equal(b.text, a.text);
   assert.equal(await hits('/lab/c/hit'), 1);
+  for (const name of b.res.headers.keys()) assert.ok(!/^x-edgelayer|^cf-cache-status/.test(name), `leaked ${name}`);
 });
 
 test('expired with a validator: REVALIDATED by a 304, then HIT again', async () => {
@@ -180,10 +181,12 @@ test('Range: a stored copy answers with the range; uncached ranges pass through 
   if (r.status === 206) {
     assert.deepEqual(part, bytes.slice(0, 10));
     assert.equal(r.headers.get('content-range'), `bytes 0-9/${bytes.length}`);
+    assert.equal(r.headers.get('etag'), full.headers.get('etag'));
   } else {
     assert.equal(r.status, 200, 'a server may ignore Range (RFC 9110 §14.2)');
     assert.deepEqual(part, bytes);
   }
+  for (const name of r.headers.keys()) assert.ok(!/^x-edgelayer|^cf-cache-status/.test(name), `leaked ${name}`);
   const u = await get(lab('/lab/c/range', 'Cache-Control: max-age=60'), { headers: { range: 'bytes=0-1' } });
   assert.equal(u.x, 'BYPASS');
   assert.match(u.cs, /detail=range/);
