@@ -44,7 +44,18 @@ pub enum NoCacheReason {
     NoFreshness,
 }
 
+/// How long an isolate remembers that a key's response was uncacheable (Varnish's
+/// hit-for-pass): such requests skip the cache lookup and collapsing and go straight to the
+/// origin, whose answer is still judged each time (a cacheable one is stored at once).
+pub const HIT_FOR_PASS_MS: u64 = 30_000;
+
 impl NoCacheReason {
+    /// Whether the reason comes from the response itself, so the next response for the same key
+    /// is likely uncacheable too (grounds for hit-for-pass).
+    pub fn is_sticky(&self) -> bool {
+        matches!(self, Self::NoStore | Self::Private | Self::SetCookie | Self::VaryStar | Self::Status)
+    }
+
     /// Short name for headers and logs.
     pub fn as_str(&self) -> &'static str {
         match self {

@@ -285,6 +285,16 @@ async fn cached(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incomin
         }
     }
 
+    if store::is_hit_for_pass(&primary, now) {
+        let mut timing = Timing::default();
+        return match fetch_origin(inc, config, None, true, &[], &mut timing).await {
+            Ok(res) => fill(ctx, config, inc, rule, &primary, res, CacheOutcome::Miss, false, None, timing),
+            Err(e) => {
+                console_error!("edgelayer: origin fetch failed: {e}");
+                inc.error(502, "origin unreachable")
+            }
+        };
+    }
     let mut vary_miss = false;
     match store::lookup(&primary, &inc.headers, &bans, None).await {
         Ok(Lookup::Found(found)) => match found.meta.freshness(now) {
@@ -354,6 +364,10 @@ fn fill(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, pri
         Cacheability::Store(meta) => StatusDetail { ttl: Some(meta.ttl_secs(now)), fwd_status: Some(status), stored: true, vary_miss, ..Default::default() },
         Cacheability::Skip(reason) => StatusDetail { fwd_status: Some(status), detail: Some(reason.as_str()), vary_miss, ..Default::default() },
     };
+    match &decision {
+        Cacheability::Skip(reason) if reason.is_sticky() => store::set_hit_for_pass(primary, Some(now + policy::HIT_FOR_PASS_MS)),
+        _ => store::set_hit_for_pass(primary, None),
+    }
     if let Cacheability::Store(meta) = decision {
         let store_headers = policy::headers_to_store(&headers);
         let ttl = meta.storage_ttl_secs(now, policy::keep_after_expiry_secs(&store_headers));

@@ -35,6 +35,7 @@ thread_local! {
     static L1_CACHE: RefCell<Option<L1<Rc<L1Entry>>>> = const { RefCell::new(None) };
     static BANS: RefCell<Option<(u64, Rc<Vec<Ban>>)>> = const { RefCell::new(None) };
     static INFLIGHT: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    static HIT_FOR_PASS: RefCell<std::collections::HashMap<String, u64>> = RefCell::new(std::collections::HashMap::new());
 }
 
 fn with_l1<T>(settings: &L1Settings, f: impl FnOnce(&mut L1<Rc<L1Entry>>) -> T) -> Option<T> {
@@ -255,4 +256,30 @@ pub async fn collapse(key: &str) -> Collapse {
 /// Becomes the leader for `key` if nobody is; `None` when a fetch is already running.
 pub fn try_lead(key: &str) -> Option<LeaderGuard> {
     INFLIGHT.with(|m| m.borrow_mut().insert(key.to_owned())).then(|| LeaderGuard(key.to_owned()))
+}
+
+/// Most hit-for-pass keys remembered per isolate (the map is cleared when full).
+const MAX_HIT_FOR_PASS: usize = 10_000;
+
+/// Whether `key` is marked uncacheable until a time after `now`.
+pub fn is_hit_for_pass(key: &str, now: u64) -> bool {
+    HIT_FOR_PASS.with(|m| m.borrow().get(key).is_some_and(|until| *until > now))
+}
+
+/// Marks (`Some(until)`) or clears (`None`) a key as uncacheable.
+pub fn set_hit_for_pass(key: &str, until: Option<u64>) {
+    HIT_FOR_PASS.with(|m| {
+        let mut m = m.borrow_mut();
+        match until {
+            Some(t) => {
+                if m.len() >= MAX_HIT_FOR_PASS {
+                    m.clear();
+                }
+                m.insert(key.to_owned(), t);
+            }
+            None => {
+                m.remove(key);
+            }
+        }
+    });
 }

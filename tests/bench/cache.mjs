@@ -1,0 +1,44 @@
+// Cache benchmark (issue 3): requests/s and p50/p99 for cache hits and misses through
+// `wrangler dev`, next to the same load on a 5-line JS passthrough worker, in one run.
+// Run: npm run bench:cache
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, startOrigin, startWrangler, compare, table } from './lib.mjs';
+
+// The same worker with L1 off, to show what the in-isolate tier buys (config written next to
+// the build output so relative paths hold; the build itself is shared).
+mkdirSync(join(ROOT, 'target/bench'), { recursive: true });
+const noL1 = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')
+  .replace('main = "build/index.js"', 'main = "../../build/index.js"')
+  .replace(/\[build\]\ncommand = .*\n/, '')
+  .replace('max_bytes = 8388608', 'max_bytes = 0');
+writeFileSync(join(ROOT, 'target/bench/no-l1.wrangler.toml'), noL1);
+
+const origin = await startOrigin();
+const edge = await startWrangler('wrangler.toml', origin.url, '/__edgelayer/health');
+const edgeNoL1 = await startWrangler('target/bench/no-l1.wrangler.toml', origin.url, '/__edgelayer/health');
+const base = await startWrangler('tests/bench/passthrough/wrangler.toml', origin.url, '/healthz');
+
+const page = await (await fetch(edge.url + '/')).text();
+const css = /href="(\/static\/app\.[0-9a-f]{8}\.css)"/.exec(page)[1];
+const miss = '/lab/bench-miss?header=Cache-Control:no-store&body=' + 'x'.repeat(2000);
+for (const e of [edge, edgeNoL1]) for (let i = 0; i < 3; i++) await (await fetch(e.url + css)).arrayBuffer();
+const check = await fetch(edge.url + css);
+await check.arrayBuffer();
+const checkNoL1 = await fetch(edgeNoL1.url + css);
+await checkNoL1.arrayBuffer();
+
+const scenarios = [
+  { name: 'edgelayer hit (L1)', url: edge.url + css },
+  { name: 'edgelayer hit (Cache API, L1 off)', url: edgeNoL1.url + css },
+  { name: 'passthrough (same URL)', url: base.url + css },
+  { name: 'edgelayer miss (no-store)', url: edge.url + miss },
+  { name: 'passthrough miss URL', url: base.url + miss },
+  { name: 'origin direct', url: origin.url + css },
+];
+const rows = compare(scenarios, { rounds: Number(process.env.ROUNDS ?? 3), seconds: Number(process.env.SECONDS ?? 5) });
+console.log(`\nwrk -t1 -c16, medians of ${process.env.ROUNDS ?? 3} interleaved ${process.env.SECONDS ?? 5}s runs, 127.0.0.1\n`);
+console.log(table(rows, { 'edgelayer hit (L1)': 'passthrough (same URL)', 'edgelayer hit (Cache API, L1 off)': 'passthrough (same URL)', 'edgelayer miss (no-store)': 'passthrough miss URL' }));
+console.log(`\nhit checks: L1 "${check.headers.get('cache-status')}", L1 off "${checkNoL1.headers.get('cache-status')}"`);
+console.log('Worker CPU per request is not reported by wrangler dev (workerd local mode), so it is not measured here.');
+process.exit(0);
