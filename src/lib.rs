@@ -13,6 +13,7 @@ pub mod admin;
 pub mod cache;
 pub mod compress;
 pub mod conditional;
+pub mod html;
 pub mod config;
 pub mod metrics;
 pub mod proxy;

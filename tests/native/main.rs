@@ -2,4 +2,5 @@
 
 mod config;
 mod harness;
+mod minify;
 mod origin;
