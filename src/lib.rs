@@ -18,6 +18,7 @@ pub mod config;
 pub mod metrics;
 pub mod proxy;
 pub mod rules;
+pub mod transform;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -21,13 +21,18 @@ fn short_hash(parts: &[String]) -> String {
 }
 
 /// The canonical form of a request header value for variant selection. `Accept-Encoding` is
-/// reduced to the coding the edge would pick, so hundreds of browser spellings share three
-/// variants; other values are trimmed, lower-cased and whitespace-collapsed.
+/// reduced to what the edge stores: `br` (brotli bytes) or `identity` (gzip clients share it; the
+/// platform gzips on the way out), so hundreds of browser spellings share two variants; other
+/// values are trimmed, lower-cased and whitespace-collapsed.
 pub fn normalize_vary_value(name: &str, headers: &HeaderMap) -> String {
     let joined: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
     let joined = joined.join(",");
     if name == "accept-encoding" {
-        return crate::compress::preferred_coding(&joined).as_str().to_owned();
+        let stored = match crate::compress::preferred_coding(&joined) {
+            crate::compress::Coding::Br => crate::compress::Coding::Br,
+            _ => crate::compress::Coding::Identity,
+        };
+        return stored.as_str().to_owned();
     }
     joined.split_whitespace().collect::<Vec<_>>().join(" ").to_ascii_lowercase()
 }
@@ -130,6 +135,7 @@ mod tests {
         };
         assert_eq!(with("gzip, deflate, br"), with("br;q=1.0, gzip;q=0.8"));
         assert_ne!(with("gzip"), with("br"));
+        assert_eq!(with("gzip"), with("identity"), "gzip clients share the identity copy");
         assert_eq!(with("identity"), variant_key("https://h/p", &vary, &HeaderMap::new()));
         assert!(with("br").starts_with("https://h/p?__edgelayer_v="));
         assert_eq!(variant_key("https://h/p?a=1", &[], &HeaderMap::new()), "https://h/p?a=1");

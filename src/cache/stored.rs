@@ -11,11 +11,13 @@ use super::status::{cache_status, CacheOutcome, StatusDetail};
 use crate::rules::Rule;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// Renamed fields: (origin name, stored name).
-const RENAMED: [(HeaderName, &str); 3] = [
+/// Renamed fields: (origin name, stored name). `Content-Encoding` is renamed so the platform
+/// stores compressed bytes as opaque bytes and never re-encodes them.
+const RENAMED: [(HeaderName, &str); 4] = [
     (header::CACHE_CONTROL, "x-edgelayer-cc"),
     (header::EXPIRES, "x-edgelayer-expires"),
     (header::VARY, "x-edgelayer-vary"),
+    (header::CONTENT_ENCODING, "x-edgelayer-ce"),
 ];
 
 /// `X-Cache`: the short cache outcome.
@@ -116,7 +118,9 @@ mod tests {
         h.insert("expires", HeaderValue::from_static("0"));
         h.insert("age", HeaderValue::from_static("9"));
         h.insert("etag", HeaderValue::from_static("\"e\""));
+        h.insert("content-encoding", HeaderValue::from_static("br"));
         let stored = to_storage(&h, &meta(), 120);
+        assert!(stored.get("content-encoding").is_none());
         assert_eq!(stored["cache-control"], "public, max-age=120");
         assert!(stored.get("vary").is_none() && stored.get("expires").is_none() && stored.get("age").is_none());
         let (m, back) = from_storage(&stored).unwrap();
@@ -124,6 +128,7 @@ mod tests {
         assert_eq!(back["cache-control"], "private-ish, max-age=0");
         assert_eq!(back["vary"], "Accept");
         assert_eq!(back["etag"], "\"e\"");
+        assert_eq!(back["content-encoding"], "br");
         assert!(back.get(META_HEADER).is_none());
         assert!(from_storage(&h).is_none(), "foreign entries are ignored");
     }

@@ -14,7 +14,11 @@ use crate::cache::Freshness;
 use crate::conditional::{is_not_modified, Validators};
 use crate::config::{ConfigError, EdgeConfig};
 use crate::proxy::{self, ClientInfo};
+use crate::compress;
+use crate::html::MinifyOptions;
 use crate::rules::Rule;
+use crate::transform::{self, BodyTransform, TransformPlan};
+use futures_util::StreamExt;
 use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use std::cell::OnceCell;
 use std::rc::Rc;
@@ -120,9 +124,19 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
     let started = now_ms();
     let url = req.url()?;
+    let mut headers = to_header_map(req.headers());
+    // Cloudflare (and Miniflare) hand workers `Accept-Encoding: br, gzip` whatever the client
+    // sent and transcode on the way out; the client's own value is in `cf.clientAcceptEncoding`.
+    // Negotiating on it picks the variant the client really gets and spares needless work.
+    if let Some(client_ae) = client_accept_encoding(&req) {
+        match HeaderValue::from_str(&client_ae) {
+            Ok(v) if !client_ae.is_empty() => headers.insert(header::ACCEPT_ENCODING, v),
+            _ => headers.remove(header::ACCEPT_ENCODING),
+        };
+    }
     let inc = Incoming {
         method: http::Method::from_bytes(req.method().as_ref().as_bytes()).unwrap_or(http::Method::GET),
-        headers: to_header_map(req.headers()),
+        headers,
         path: url.path().to_owned(),
         host: url.host_str().unwrap_or_default().to_owned(),
         client_ip: req.headers().get("cf-connecting-ip")?,
@@ -147,6 +161,15 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(()) if inc.headers.contains_key(header::RANGE) => ranged(req, &env, &config, &inc, rule).await,
         Ok(()) => cached(&env, &ctx, &config, &inc, rule).await,
     }
+}
+
+/// `request.cf.clientAcceptEncoding`, when the platform replaced the client's header.
+fn client_accept_encoding(req: &Request) -> Option<String> {
+    let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok()?;
+    if cf.is_undefined() || cf.is_null() {
+        return None;
+    }
+    js_sys::Reflect::get(&cf, &"clientAcceptEncoding".into()).ok()?.as_string()
 }
 
 /// Sends the request to the origin. `fill` marks a cache fill: HEAD becomes GET, the client's
@@ -182,27 +205,68 @@ async fn fetch_origin(inc: &Incoming, config: &EdgeConfig, body: Option<&Request
 }
 
 /// Builds the client response: status, headers, body (dropped for HEAD), `Server-Timing`.
-fn respond(inc: &Incoming, status: u16, mut headers: HeaderMap, body: ResponseBody, timing: &Timing) -> Result<Response> {
+/// `manual`: the body is already encoded as `Content-Encoding` says; send it as it is.
+fn respond(inc: &Incoming, status: u16, mut headers: HeaderMap, body: ResponseBody, timing: &Timing, manual: bool) -> Result<Response> {
     let edge_ms = now_ms() - inc.started - timing.origin_ms.unwrap_or(0.0);
     if let Ok(v) = HeaderValue::from_str(&proxy::server_timing(edge_ms, timing.origin_ms)) {
         headers.append(HeaderName::from_static("server-timing"), v);
     }
     let body = if inc.method == http::Method::HEAD || status == 304 || status == 204 { ResponseBody::Empty } else { body };
-    Ok(Response::builder().with_status(status).with_headers(to_headers(&headers)?).body(body))
+    let builder = Response::builder().with_status(status).with_headers(to_headers(&headers)?);
+    let builder = if manual { builder.with_encode_body(EncodeBody::Manual) } else { builder };
+    Ok(builder.body(body))
+}
+
+/// Streams an origin body through the plan's pipeline (minifier, brotli).
+fn transformed(mut res: Response, plan: &TransformPlan, quality: u32) -> Result<Response> {
+    let upstream = res.stream()?;
+    let pipeline = BodyTransform::new(plan, MinifyOptions::new(), quality);
+    let out = futures_util::stream::unfold((upstream, Some(pipeline)), |(mut upstream, pipeline)| async move {
+        let mut pipeline = pipeline?;
+        loop {
+            match upstream.next().await {
+                Some(Ok(chunk)) => {
+                    let bytes = pipeline.push(&chunk);
+                    if !bytes.is_empty() {
+                        return Some((Ok::<Vec<u8>, Error>(bytes), (upstream, Some(pipeline))));
+                    }
+                }
+                Some(Err(e)) => return Some((Err(e), (upstream, None))),
+                None => return Some((Ok(pipeline.finish()), (upstream, None))),
+            }
+        }
+    });
+    Response::from_stream(out)
+}
+
+/// Plans and applies transforms to an origin response: the new headers go into `headers`; the
+/// returned response carries the (possibly rewritten) body; `decide` says whether it will be
+/// cached, which picks the brotli quality.
+fn transform_origin(inc: &Incoming, rule: &Rule, res: Response, status: u16, headers: &mut HeaderMap, decide: impl FnOnce(&HeaderMap) -> bool) -> Result<Response> {
+    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let plan = transform::plan(rule, &inc.headers, &inc.method, status, headers);
+    transform::apply_headers(&plan, headers);
+    let cacheable = decide(headers);
+    if !plan.rewrites_body() {
+        return Ok(res);
+    }
+    transformed(res, &plan, compress::brotli_quality(cacheable, length))
 }
 
 /// Answers from a stored response: 304 when the client's validators match, else the body.
 fn serve_stored(inc: &Incoming, rule: &Rule, meta: &crate::cache::CacheMeta, stored: &HeaderMap, body: ResponseBody, outcome: CacheOutcome, detail: StatusDetail<'_>, timing: &Timing) -> Result<Response> {
     let now = now_ms() as u64;
     let mut headers = served_headers(stored, meta, rule, now, outcome, &detail);
+    let manual = transform::serve_encoding(&inc.headers, &mut headers);
     let etag = stored.get(header::ETAG).and_then(|v| v.to_str().ok());
     let last_modified = stored.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok()).and_then(|v| httpdate::parse_http_date(v).ok());
     if meta.status == 200 && is_not_modified(&inc.headers, Validators { etag, last_modified }) {
         headers.remove(header::CONTENT_LENGTH);
         headers.remove(header::CONTENT_TYPE);
-        return respond(inc, 304, headers, ResponseBody::Empty, timing);
+        headers.remove(header::CONTENT_ENCODING);
+        return respond(inc, 304, headers, ResponseBody::Empty, timing, false);
     }
-    respond(inc, meta.status, headers, body, timing)
+    respond(inc, meta.status, headers, body, timing, manual)
 }
 
 /// Not cacheable: stream both ways; unsafe methods that succeed invalidate what they changed.
@@ -225,9 +289,11 @@ async fn pass(req: Request, config: &EdgeConfig, inc: &Incoming, rule: &Rule, re
     if !paths.is_empty() {
         invalidate(config, inc, &paths).await;
     }
+    let res = transform_origin(inc, rule, res, status, &mut headers, |_| false)?;
+    let manual = transform::serve_encoding(&inc.headers, &mut headers);
     annotate(&mut headers, rule, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some(reason), ..Default::default() });
     let (_, body) = res.into_parts();
-    respond(inc, status, headers, body, &timing)
+    respond(inc, status, headers, body, &timing, manual)
 }
 
 /// RFC 9111 §4.4: drop stored responses for `paths` (every key spec of the rule that matches).
@@ -265,7 +331,8 @@ async fn ranged(req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming, ru
             annotate(&mut headers, rule, CacheOutcome::Hit, &StatusDetail { ttl: Some(meta.ttl_secs(now)), ..Default::default() });
             let (_, body) = found.response.into_parts();
             let status = if status == 206 { 206 } else { meta.status };
-            return respond(inc, status, headers, body, &Timing::default());
+            let manual = headers.contains_key(header::CONTENT_ENCODING);
+            return respond(inc, status, headers, body, &Timing::default(), manual);
         }
     }
     pass(req, config, inc, rule, "range").await
@@ -355,11 +422,18 @@ async fn serve_hit(inc: &Incoming, config: &EdgeConfig, rule: &Rule, primary: &s
 
 /// Stores the origin's response when policy allows (in the background, body teed) and answers.
 #[allow(clippy::too_many_arguments)]
-fn fill(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, mut res: Response, outcome: CacheOutcome, vary_miss: bool, guard: Option<store::LeaderGuard>, timing: Timing) -> Result<Response> {
+fn fill(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, res: Response, outcome: CacheOutcome, vary_miss: bool, guard: Option<store::LeaderGuard>, timing: Timing) -> Result<Response> {
     let now = now_ms() as u64;
     let status = res.status_code();
     let mut headers = to_header_map(res.headers());
-    let decision = policy::response_cacheability(rule, &inc.path, &inc.headers, status, &headers, now);
+    let mut decision = None;
+    let mut res = transform_origin(inc, rule, res, status, &mut headers, |h| {
+        let d = policy::response_cacheability(rule, &inc.path, &inc.headers, status, h, now);
+        let store = matches!(d, Cacheability::Store(_));
+        decision = Some(d);
+        store
+    })?;
+    let decision = decision.unwrap_or(Cacheability::Skip(policy::NoCacheReason::Status));
     let detail = match &decision {
         Cacheability::Store(meta) => StatusDetail { ttl: Some(meta.ttl_secs(now)), fwd_status: Some(status), stored: true, vary_miss, ..Default::default() },
         Cacheability::Skip(reason) => StatusDetail { fwd_status: Some(status), detail: Some(reason.as_str()), vary_miss, ..Default::default() },
@@ -376,35 +450,43 @@ fn fill(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, pri
         ctx.wait_until(job);
     }
     annotate(&mut headers, rule, outcome, &detail);
+    let manual = transform::serve_encoding(&inc.headers, &mut headers);
     let (_, body) = res.into_parts();
     if inc.method == http::Method::HEAD {
         // The GET body feeds the cache copy only.
-        return respond(inc, status, headers, ResponseBody::Empty, &timing);
+        return respond(inc, status, headers, ResponseBody::Empty, &timing, manual);
     }
-    respond(inc, status, headers, body, &timing)
+    respond(inc, status, headers, body, &timing, manual)
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn store_in_background(config: Rc<EdgeConfig>, primary: String, request: HeaderMap, meta: crate::cache::CacheMeta, headers: HeaderMap, mut copy: Response, ttl: u64, guard: Option<store::LeaderGuard>) {
-    let small = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|n| config.l1.max_bytes > 0 && n <= config.l1.max_entry_bytes);
-    let result = if small {
-        match copy.bytes().await {
-            Ok(body) => {
-                let r = store::put(&primary, &request, &meta, &headers, ResponseBody::Body(body.clone()), ttl).await;
-                if r.is_ok() {
-                    store::l1_put(&config.l1, &primary, &request, L1Entry { meta, headers, body }, now_ms() as u64);
+    // Read up to the L1 entry size: small bodies (length known or not, e.g. after minify or
+    // brotli) are stored from bytes and kept in L1; larger ones continue as a stream.
+    let limit = if config.l1.max_bytes > 0 { config.l1.max_entry_bytes } else { 0 };
+    let result = async {
+        let mut upstream = copy.stream()?;
+        let mut buf = Vec::new();
+        loop {
+            match upstream.next().await {
+                Some(chunk) => {
+                    buf.extend_from_slice(&chunk?);
+                    if buf.len() > limit {
+                        let rest = futures_util::stream::once(async move { Ok::<Vec<u8>, Error>(buf) }).chain(upstream);
+                        let (_, body) = Response::from_stream(rest)?.into_parts();
+                        return store::put(&primary, &request, &meta, &headers, body, ttl).await;
+                    }
                 }
-                r
+                None => break,
             }
-            Err(e) => Err(e),
         }
-    } else {
-        let (_, body) = copy.into_parts();
-        store::put(&primary, &request, &meta, &headers, body, ttl).await
-    };
+        store::put(&primary, &request, &meta, &headers, ResponseBody::Body(buf.clone()), ttl).await?;
+        if limit > 0 {
+            store::l1_put(&config.l1, &primary, &request, L1Entry { meta: meta.clone(), headers: headers.clone(), body: buf }, now_ms() as u64);
+        }
+        Ok(())
+    }
+    .await;
     if let Err(e) = result {
         console_error!("edgelayer: cache put for {primary} failed: {e}");
     }
@@ -483,14 +565,15 @@ fn refresh_in_background(config: Rc<EdgeConfig>, inc: &Incoming, rule: Rule, pri
                     }
                 }
             }
-            Ok(mut r) if r.status_code() < 500 => {
-                let headers = to_header_map(r.headers());
-                if let Cacheability::Store(meta) = policy::response_cacheability(&rule, &inc.path, &inc.headers, r.status_code(), &headers, now) {
+            Ok(r) if r.status_code() < 500 => {
+                let status = r.status_code();
+                let mut headers = to_header_map(r.headers());
+                let decide = |h: &HeaderMap| matches!(policy::response_cacheability(&rule, &inc.path, &inc.headers, status, h, now), Cacheability::Store(_));
+                let Ok(body) = transform_origin(&inc, &rule, r, status, &mut headers, decide) else { return };
+                if let Cacheability::Store(meta) = policy::response_cacheability(&rule, &inc.path, &inc.headers, status, &headers, now) {
                     let store_headers = policy::headers_to_store(&headers);
                     let ttl = meta.storage_ttl_secs(now, policy::keep_after_expiry_secs(&store_headers));
-                    if let Ok(copy) = r.cloned() {
-                        store_in_background(config.clone(), primary.clone(), inc.headers.clone(), meta, store_headers, copy, ttl, Some(guard)).await;
-                    }
+                    store_in_background(config.clone(), primary.clone(), inc.headers.clone(), meta, store_headers, body, ttl, Some(guard)).await;
                 }
             }
             Ok(r) => console_error!("edgelayer: background refresh of {primary} got {}", r.status_code()),

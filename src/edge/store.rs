@@ -145,14 +145,16 @@ pub async fn lookup(primary: &str, request: &HeaderMap, bans: &[Ban], range: Opt
 pub async fn put(primary: &str, request: &HeaderMap, meta: &CacheMeta, headers: &HeaderMap, body: ResponseBody, storage_ttl: u64) -> Result<()> {
     let cache = Cache::default();
     let key = variant_key(primary, &meta.vary, request);
+    let stored = to_storage(headers, meta, storage_ttl);
+    let res = Response::builder().with_status(200).with_headers(super::to_headers(&stored)?).body(body);
+    cache.put(key.as_str(), res).await?;
+    // The index goes in after the variant, so a reader never follows it to a missing variant.
     if !meta.vary.is_empty() {
         let index = CacheMeta { index: true, ..meta.clone() };
         let h = to_storage(&HeaderMap::new(), &index, storage_ttl);
         cache.put(primary, Response::builder().with_headers(Headers::from(&h)).empty()).await?;
     }
-    let stored = to_storage(headers, meta, storage_ttl);
-    let res = Response::builder().with_status(200).with_headers(super::to_headers(&stored)?).body(body);
-    cache.put(key.as_str(), res).await
+    Ok(())
 }
 
 /// Deletes the entry (or variant index) at a primary key.

@@ -3,7 +3,7 @@
 //! `ANY /lab/<anything>?status=&delay_ms=&header=Name:Value&body=` answers with that status,
 //! after that delay, with those headers, and counts hits per path; without `body` it echoes the
 //! request as JSON. When a `header=ETag:...` is set, conditional GETs get a 304.
-//! `after=N&then_status=S` switches to status `S` from hit `N+1` on (an origin that starts
+//! `repeat=N` repeats `body` N times (up to 64 MiB). `after=N&then_status=S` switches to status `S` from hit `N+1` on (an origin that starts
 //! failing). `GET /_lab/hits?path=/lab/x` reads a path's hit count; `DELETE /_lab/hits` resets all.
 
 use super::{AppError, AppState};
@@ -53,6 +53,7 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
     let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     let mut fixed_body: Option<String> = None;
     let (mut after, mut then_status) = (None::<u64>, None::<StatusCode>);
+    let mut repeat = 1usize;
     let bad = |m: String| AppError::Client(StatusCode::BAD_REQUEST, m);
     for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
         match &*k {
@@ -67,6 +68,7 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
                 headers.push((name, value));
             }
             "body" => fixed_body = Some(v.into_owned()),
+            "repeat" => repeat = v.parse().map_err(|_| bad(format!("bad repeat {v:?}")))?,
             "after" => after = Some(v.parse().map_err(|_| bad(format!("bad after {v:?}")))?),
             "then_status" => {
                 then_status = Some(v.parse::<u16>().ok().and_then(|s| StatusCode::from_u16(s).ok()).ok_or_else(|| bad(format!("bad then_status {v:?}")))?)
@@ -94,7 +96,10 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
     let mut res = if conditional {
         StatusCode::NOT_MODIFIED.into_response()
     } else if let Some(text) = fixed_body {
-        (status, Bytes::from(text)).into_response()
+        if text.len().saturating_mul(repeat) > MAX_ECHO_BODY {
+            return Err(bad("body × repeat exceeds 64 MiB".into()));
+        }
+        (status, Bytes::from(text.repeat(repeat))).into_response()
     } else {
         let request_headers: HashMap<&str, &str> =
             parts.headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
@@ -108,8 +113,15 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
         });
         (status, Json(echo)).into_response()
     };
+    // The first `header=` for a name replaces the default; later ones add values.
+    let mut seen: Vec<HeaderName> = Vec::new();
     for (name, value) in headers {
-        res.headers_mut().append(name, value);
+        if seen.contains(&name) {
+            res.headers_mut().append(name, value);
+        } else {
+            res.headers_mut().insert(name.clone(), value);
+            seen.push(name);
+        }
     }
     Ok(res)
 }

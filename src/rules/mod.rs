@@ -104,6 +104,10 @@ pub struct Rule {
     /// Store responses that carry `Set-Cookie`, dropping the cookie from the stored copy.
     /// Default false: such responses are never stored.
     pub strip_set_cookie: bool,
+    /// Minify HTML responses (default false: off for unknown origins).
+    pub minify: bool,
+    /// Brotli/gzip-compress text responses for clients that accept it (default true).
+    pub compress: bool,
 }
 
 impl Rule {
@@ -124,6 +128,8 @@ impl Rule {
             tags: Vec::new(),
             cache_authorized: false,
             strip_set_cookie: false,
+            minify: false,
+            compress: true,
         }
     }
 
@@ -282,6 +288,11 @@ pub struct RawRule {
     /// See [`Rule::strip_set_cookie`].
     #[serde(default)]
     pub strip_set_cookie: bool,
+    /// See [`Rule::minify`].
+    #[serde(default)]
+    pub minify: bool,
+    /// See [`Rule::compress`].
+    pub compress: Option<bool>,
 }
 
 impl ConfigError {
@@ -381,6 +392,8 @@ impl RawRule {
             tags: self.tags,
             cache_authorized: self.cache_authorized,
             strip_set_cookie: self.strip_set_cookie,
+            minify: self.minify,
+            compress: self.compress.unwrap_or(true),
         })
     }
 }

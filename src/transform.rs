@@ -1,0 +1,243 @@
+//! Response transforms: whether a response is minified and/or compressed for a client, how its
+//! headers change, and the body pipeline (minifier → brotli) the glue streams bytes through.
+
+use crate::cache::CacheControl;
+use crate::compress::{self, BrotliEncoder, Coding};
+use crate::html::{Minifier, MinifyOptions};
+use crate::rules::Rule;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::Method;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// What to do to one response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TransformPlan {
+    /// Minify HTML.
+    pub minify: bool,
+    /// The coding the client gets: `Br` is encoded by us, `Gzip` by the platform, `Identity` none.
+    pub coding: Option<Coding>,
+    /// The response is compressible, so it varies on `Accept-Encoding`.
+    pub vary_encoding: bool,
+}
+
+impl TransformPlan {
+    /// Whether the body bytes change (the glue must stream them through [`BodyTransform`]).
+    pub fn rewrites_body(&self) -> bool {
+        self.minify || self.coding == Some(Coding::Br)
+    }
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Decides the transforms for a response to a request. Applies only to full 200 responses
+/// without an existing `Content-Encoding` and without `Cache-Control: no-transform`; HEAD gets
+/// the same plan (its headers must match GET's).
+pub fn plan(rule: &Rule, request: &HeaderMap, method: &Method, status: u16, response: &HeaderMap) -> TransformPlan {
+    let content_type = header_str(response, header::CONTENT_TYPE).unwrap_or("");
+    let already_encoded = header_str(response, header::CONTENT_ENCODING).is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
+    if status != 200 || already_encoded || CacheControl::from_headers(response).has("no-transform") || (method != Method::GET && method != Method::HEAD) {
+        return TransformPlan::default();
+    }
+    let minify = rule.minify && content_type.trim_start().to_ascii_lowercase().starts_with("text/html");
+    let compressible = rule.compress && compress::is_compressible(content_type);
+    let length = header_str(response, header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
+    let worth = length.is_none_or(|n| n >= compress::MIN_COMPRESS_BYTES);
+    let coding = (compressible && worth)
+        .then(|| compress::preferred_coding(header_str(request, header::ACCEPT_ENCODING).unwrap_or("")))
+        .filter(|c| *c != Coding::Identity);
+    TransformPlan { minify, coding, vary_encoding: compressible }
+}
+
+/// Applies a plan's header changes to the response as produced (and stored):
+/// `Vary: Accept-Encoding`; and when the body changes, no `Content-Length` (the new length is not
+/// known up front), a weak `ETag` (RFC 9110 §8.8.3: the bytes differ from the origin's), and
+/// `Content-Encoding: br` for brotli. Gzip is not applied here: the platform encodes it on the
+/// way out, so it is added by [`serve_encoding`] to the outgoing headers only.
+pub fn apply_headers(plan: &TransformPlan, headers: &mut HeaderMap) {
+    if plan.vary_encoding {
+        let has = headers
+            .get_all(header::VARY)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|v| v.trim().eq_ignore_ascii_case("accept-encoding") || v.trim() == "*");
+        if !has {
+            headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
+    }
+    if plan.rewrites_body() {
+        headers.remove(header::CONTENT_LENGTH);
+        if let Some(etag) = header_str(headers, header::ETAG) {
+            if !etag.starts_with("W/") {
+                if let Ok(v) = HeaderValue::from_str(&format!("W/{etag}")) {
+                    headers.insert(header::ETAG, v);
+                }
+            }
+        }
+    }
+    if plan.coding == Some(Coding::Br) {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+    }
+}
+
+/// The outgoing step for any response (fresh or stored): an identity body that varies on
+/// `Accept-Encoding` (i.e. is compressible) goes out gzip-encoded, by the platform, to clients
+/// that prefer gzip. Returns whether the body bytes are already encoded (then the glue must send
+/// them as they are).
+pub fn serve_encoding(request: &HeaderMap, stored: &mut HeaderMap) -> bool {
+    if let Some(enc) = header_str(stored, header::CONTENT_ENCODING) {
+        return !enc.trim().eq_ignore_ascii_case("identity");
+    }
+    let vary_ae = stored.get_all(header::VARY).iter().filter_map(|v| v.to_str().ok()).any(|v| v.to_ascii_lowercase().contains("accept-encoding"));
+    if vary_ae && compress::preferred_coding(header_str(request, header::ACCEPT_ENCODING).unwrap_or("")) == Coding::Gzip {
+        stored.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        stored.remove(header::CONTENT_LENGTH);
+    }
+    false
+}
+
+type Out = Rc<RefCell<Vec<u8>>>;
+
+/// The body pipeline: push origin bytes in, take transformed bytes out.
+pub struct BodyTransform {
+    minifier: Option<Minifier>,
+    brotli: Rc<RefCell<Option<BrotliEncoder<Box<dyn FnMut(&[u8])>>>>>,
+    out: Out,
+}
+
+impl BodyTransform {
+    /// A pipeline for a plan; `brotli_quality` is used when the plan's coding is brotli.
+    pub fn new(plan: &TransformPlan, minify: MinifyOptions, brotli_quality: u32) -> Self {
+        let out: Out = Rc::new(RefCell::new(Vec::new()));
+        let brotli: Rc<RefCell<Option<BrotliEncoder<Box<dyn FnMut(&[u8])>>>>> = Rc::new(RefCell::new(None));
+        if plan.coding == Some(Coding::Br) {
+            let o = out.clone();
+            let sink: Box<dyn FnMut(&[u8])> = Box::new(move |b: &[u8]| o.borrow_mut().extend_from_slice(b));
+            *brotli.borrow_mut() = Some(BrotliEncoder::new(brotli_quality, sink));
+        }
+        let minifier = plan.minify.then(|| {
+            let (b, o) = (brotli.clone(), out.clone());
+            Minifier::new(minify, move |bytes: &[u8]| match b.borrow_mut().as_mut() {
+                Some(enc) => enc.write(bytes),
+                None => o.borrow_mut().extend_from_slice(bytes),
+            })
+        });
+        Self { minifier, brotli, out }
+    }
+
+    fn feed(&mut self, chunk: &[u8]) {
+        // The minifier's sink borrows the encoder itself, so no borrow is held around it.
+        if let Some(m) = &mut self.minifier {
+            return m.write(chunk);
+        }
+        match self.brotli.borrow_mut().as_mut() {
+            Some(enc) => enc.write(chunk),
+            None => self.out.borrow_mut().extend_from_slice(chunk),
+        }
+    }
+
+    /// Pushes a chunk; returns the bytes ready to send (possibly none).
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.feed(chunk);
+        std::mem::take(&mut *self.out.borrow_mut())
+    }
+
+    /// Ends the stream; returns the remaining bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        if let Some(m) = self.minifier.take() {
+            m.end();
+        }
+        if let Some(enc) = self.brotli.borrow_mut().take() {
+            enc.finish();
+        }
+        let rest = std::mem::take(&mut *self.out.borrow_mut());
+        rest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        m
+    }
+
+    fn html_rule() -> Rule {
+        Rule { minify: true, ..Rule::default_rule() }
+    }
+
+    #[test]
+    fn plan_table() {
+        let html = h(&[("content-type", "text/html; charset=utf-8"), ("content-length", "5000")]);
+        let br = h(&[("accept-encoding", "gzip, br")]);
+        let p = plan(&html_rule(), &br, &Method::GET, 200, &html);
+        assert_eq!(p, TransformPlan { minify: true, coding: Some(Coding::Br), vary_encoding: true });
+        assert_eq!(plan(&html_rule(), &h(&[]), &Method::GET, 200, &html).coding, None, "no Accept-Encoding: identity");
+        assert_eq!(plan(&html_rule(), &h(&[("accept-encoding", "gzip")]), &Method::GET, 200, &html).coding, Some(Coding::Gzip));
+        assert_eq!(plan(&Rule::default_rule(), &br, &Method::GET, 200, &html).minify, false, "minify is off unless the rule says so");
+        assert_eq!(plan(&html_rule(), &br, &Method::HEAD, 200, &html), p, "HEAD plans like GET");
+        assert_eq!(plan(&html_rule(), &br, &Method::GET, 206, &html), TransformPlan::default());
+        let encoded = h(&[("content-type", "text/html"), ("content-encoding", "gzip")]);
+        assert_eq!(plan(&html_rule(), &br, &Method::GET, 200, &encoded), TransformPlan::default(), "never re-compress");
+        let nt = h(&[("content-type", "text/html"), ("cache-control", "public, no-transform")]);
+        assert_eq!(plan(&html_rule(), &br, &Method::GET, 200, &nt), TransformPlan::default());
+        let tiny = h(&[("content-type", "text/css"), ("content-length", "100")]);
+        assert_eq!(plan(&html_rule(), &br, &Method::GET, 200, &tiny).coding, None, "below the threshold");
+        let png = h(&[("content-type", "image/png"), ("content-length", "9000")]);
+        assert_eq!(plan(&html_rule(), &br, &Method::GET, 200, &png), TransformPlan::default());
+        let off = Rule { compress: false, ..html_rule() };
+        assert_eq!(plan(&off, &br, &Method::GET, 200, &html).coding, None);
+    }
+
+    #[test]
+    fn header_changes() {
+        let p = TransformPlan { minify: true, coding: Some(Coding::Br), vary_encoding: true };
+        let mut gz = h(&[("content-length", "10")]);
+        apply_headers(&TransformPlan { minify: false, coding: Some(Coding::Gzip), vary_encoding: true }, &mut gz);
+        assert!(gz.get("content-encoding").is_none(), "gzip is the platform's, added only on the way out");
+        let mut headers = h(&[("content-length", "10"), ("etag", "\"x\""), ("vary", "Accept-Language")]);
+        apply_headers(&p, &mut headers);
+        assert!(headers.get("content-length").is_none());
+        assert_eq!(headers["etag"], "W/\"x\"");
+        assert_eq!(headers["content-encoding"], "br");
+        let vary: Vec<_> = headers.get_all("vary").iter().collect();
+        assert_eq!(vary, ["Accept-Language", "Accept-Encoding"]);
+        let mut again = headers.clone();
+        apply_headers(&p, &mut again);
+        assert_eq!(again.get_all("vary").iter().count(), 2, "idempotent");
+        let mut stored = h(&[("vary", "Accept-Encoding"), ("content-length", "10")]);
+        assert!(!serve_encoding(&h(&[("accept-encoding", "gzip")]), &mut stored));
+        assert_eq!(stored["content-encoding"], "gzip");
+        assert!(serve_encoding(&h(&[]), &mut h(&[("content-encoding", "br")])));
+    }
+
+    #[test]
+    fn pipeline_minifies_then_compresses_in_any_chunking() {
+        let page = include_bytes!("../assets/site/index.html");
+        let p = TransformPlan { minify: true, coding: Some(Coding::Br), vary_encoding: true };
+        let mut t = BodyTransform::new(&p, MinifyOptions::new(), 5);
+        let mut out = Vec::new();
+        for chunk in page.chunks(37) {
+            out.extend(t.push(chunk));
+        }
+        out.extend(t.finish());
+        let mut back = Vec::new();
+        brotli::Decompressor::new(&out[..], 4096).read_to_end(&mut back).unwrap();
+        assert_eq!(back, crate::html::minify(page, MinifyOptions::new()));
+        assert!(out.len() < page.len() / 2);
+        let only_min = TransformPlan { minify: true, coding: None, vary_encoding: true };
+        let mut t = BodyTransform::new(&only_min, MinifyOptions::new(), 5);
+        let mut out = t.push(page);
+        out.extend(t.finish());
+        assert_eq!(out, crate::html::minify(page, MinifyOptions::new()));
+    }
+}
