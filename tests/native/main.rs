@@ -4,3 +4,4 @@ mod config;
 mod harness;
 mod minify;
 mod origin;
+mod tree;

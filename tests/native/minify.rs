@@ -3,86 +3,11 @@
 //! are equivalent to one space), removed comments and compacted JSON scripts. Run over the
 //! fixture pages, whole and in random chunk sizes (seed printed; `CHUNK_SEED` replays one).
 
+use crate::tree::tree;
 use edgelayer::html::{minify, Minifier, MinifyOptions};
-use html5ever::tendril::TendrilSink;
-use markup5ever_rcdom::{Handle, NodeData, RcDom};
 use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
-
-/// A comparable node: element (name, attributes, children), text, or kept comment.
-#[derive(Debug, PartialEq)]
-enum N {
-    El(String, Vec<(String, String)>, Vec<N>),
-    Text(String),
-    Comment(String),
-    Json(serde_json::Value),
-}
-
-const PRESERVE: [&str; 10] = ["pre", "textarea", "code", "listing", "xmp", "plaintext", "script", "style", "title", "noscript"];
-
-fn collapse(s: &str) -> String {
-    let mut out = String::new();
-    let mut ws = false;
-    for c in s.chars() {
-        if matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c') {
-            if !ws {
-                out.push(' ');
-            }
-            ws = true;
-        } else {
-            out.push(c);
-            ws = false;
-        }
-    }
-    out
-}
-
-fn normalize(h: &Handle, preserve: bool, json: bool, opts: &MinifyOptions) -> Vec<N> {
-    let mut out: Vec<N> = Vec::new();
-    for child in h.children.borrow().iter() {
-        match &child.data {
-            NodeData::Element { name, attrs, .. } => {
-                let tag = name.local.to_string();
-                let attrs: Vec<(String, String)> = attrs.borrow().iter().map(|a| (a.name.local.to_string(), a.value.to_string())).collect();
-                let keeps = preserve
-                    || PRESERVE.contains(&tag.as_str())
-                    || attrs.iter().any(|(k, v)| k == "xml:space" || k == "space" || (k == "style" && v.contains("white-space")));
-                let is_json = tag == "script" && attrs.iter().any(|(k, v)| k == "type" && (v == "application/ld+json" || v == "application/json"));
-                out.push(N::El(tag, attrs, normalize(child, keeps, is_json, opts)));
-            }
-            NodeData::Text { contents } => {
-                let t = contents.borrow().to_string();
-                if let Some(N::Text(prev)) = out.last_mut() {
-                    prev.push_str(&t); // comments removed between texts merge them
-                } else {
-                    out.push(N::Text(t));
-                }
-            }
-            NodeData::Comment { contents } if opts.keeps_comment(contents) => out.push(N::Comment(contents.to_string())),
-            _ => {}
-        }
-    }
-    for n in &mut out {
-        if let N::Text(t) = n {
-            if json {
-                if let Ok(v) = serde_json::from_str(t) {
-                    *n = N::Json(v);
-                    continue;
-                }
-            }
-            if !preserve {
-                *t = collapse(t);
-            }
-        }
-    }
-    out
-}
-
-fn tree(html: &[u8]) -> Vec<N> {
-    let dom = html5ever::parse_document(RcDom::default(), Default::default()).from_utf8().read_from(&mut &html[..]).expect("parse");
-    normalize(&dom.document, false, false, &MinifyOptions::new())
-}
 
 fn pages() -> Vec<(String, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
@@ -155,4 +80,29 @@ fn specific_markers_and_preserved_blocks_survive() {
     assert!(out.contains("data-x=\"  spaced   value \""));
     assert!(out.contains(r#"{"@context":"https://schema.org","@type":"Organization","name":"Acme \u003c/script> Co","url":"https://example.com"}"#), "{out}");
     assert!(out.contains("{ this is not json </script>"));
+}
+
+#[test]
+fn a_50_mb_page_streams_with_bounded_lag() {
+    // Output must keep pace with input: the bytes held inside the minifier never exceed a small
+    // bound, whatever the page size (no buffering of the page).
+    let unit = b"<div class=\"row\">\n    <p>Some   text   here</p>\n    <!-- note -->\n</div>\n";
+    let total = 50 * 1024 * 1024;
+    let out = Rc::new(RefCell::new(0usize));
+    let o = out.clone();
+    let mut m = Minifier::new(MinifyOptions::new(), move |b: &[u8]| *o.borrow_mut() += b.len());
+    let chunk: Vec<u8> = unit.iter().copied().cycle().take(64 * 1024).collect();
+    let (mut fed, mut max_lag, mut min_ratio) = (0usize, 0usize, f64::MAX);
+    while fed < total {
+        m.write(&chunk);
+        fed += chunk.len();
+        let emitted = *out.borrow();
+        // Output is smaller than input; compare against what input minifies to, roughly.
+        max_lag = max_lag.max(fed.saturating_sub(emitted * unit.len() / 44));
+        min_ratio = min_ratio.min(emitted as f64 / fed as f64);
+    }
+    m.end();
+    assert!(min_ratio > 0.4, "output stalled: {min_ratio}");
+    assert!(max_lag < 1024 * 1024, "held back {max_lag} bytes");
+    assert!(*out.borrow() < total);
 }

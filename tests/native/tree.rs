@@ -1,0 +1,84 @@
+//! Tree comparison for minified HTML, shared by the tests and the minify benchmark: parse with
+//! html5ever and normalise by the minifier's rules (ASCII whitespace runs in ordinary text are
+//! one space; removed comments vanish and their neighbouring texts merge; JSON scripts compare
+//! as JSON values).
+
+use edgelayer::html::MinifyOptions;
+use html5ever::tendril::TendrilSink;
+use markup5ever_rcdom::{Handle, NodeData, RcDom};
+
+/// A comparable node: element (name, attributes, children), text, or kept comment.
+#[derive(Debug, PartialEq)]
+pub enum N {
+    El(String, Vec<(String, String)>, Vec<N>),
+    Text(String),
+    Comment(String),
+    Json(serde_json::Value),
+}
+
+const PRESERVE: [&str; 10] = ["pre", "textarea", "code", "listing", "xmp", "plaintext", "script", "style", "title", "noscript"];
+
+fn collapse(s: &str) -> String {
+    let mut out = String::new();
+    let mut ws = false;
+    for c in s.chars() {
+        if matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c') {
+            if !ws {
+                out.push(' ');
+            }
+            ws = true;
+        } else {
+            out.push(c);
+            ws = false;
+        }
+    }
+    out
+}
+
+fn normalize(h: &Handle, preserve: bool, json: bool, opts: &MinifyOptions) -> Vec<N> {
+    let mut out: Vec<N> = Vec::new();
+    for child in h.children.borrow().iter() {
+        match &child.data {
+            NodeData::Element { name, attrs, .. } => {
+                let tag = name.local.to_string();
+                let attrs: Vec<(String, String)> = attrs.borrow().iter().map(|a| (a.name.local.to_string(), a.value.to_string())).collect();
+                let keeps = preserve
+                    || PRESERVE.contains(&tag.as_str())
+                    || attrs.iter().any(|(k, v)| k == "xml:space" || k == "space" || (k == "style" && v.contains("white-space")));
+                let is_json = tag == "script" && attrs.iter().any(|(k, v)| k == "type" && (v == "application/ld+json" || v == "application/json"));
+                out.push(N::El(tag, attrs, normalize(child, keeps, is_json, opts)));
+            }
+            NodeData::Text { contents } => {
+                let t = contents.borrow().to_string();
+                if let Some(N::Text(prev)) = out.last_mut() {
+                    prev.push_str(&t); // comments removed between texts merge them
+                } else {
+                    out.push(N::Text(t));
+                }
+            }
+            NodeData::Comment { contents } if opts.keeps_comment(contents) => out.push(N::Comment(contents.to_string())),
+            _ => {}
+        }
+    }
+    for n in &mut out {
+        if let N::Text(t) = n {
+            if json {
+                if let Ok(v) = serde_json::from_str(t) {
+                    *n = N::Json(v);
+                    continue;
+                }
+            }
+            if !preserve {
+                *t = collapse(t);
+            }
+        }
+    }
+    out
+}
+
+/// The normalised tree of a document.
+pub fn tree(html: &[u8]) -> Vec<N> {
+    let dom = html5ever::parse_document(RcDom::default(), Default::default()).from_utf8().read_from(&mut &html[..]).expect("parse");
+    normalize(&dom.document, false, false, &MinifyOptions::new())
+}
+
