@@ -109,6 +109,46 @@ pub struct RawConfig {
     pub purge_token_secret: Option<String>,
     /// See [`DEFAULT_BAN_REFRESH`].
     pub ban_refresh: Option<RawDuration>,
+    /// Rate-limit policies by name.
+    #[serde(default)]
+    pub rate_limits: std::collections::BTreeMap<String, RawRateLimit>,
+    /// Header carrying API keys (looked up in KV as `apikey:<key>` → policy name).
+    pub api_key_header: Option<String>,
+    /// How long an isolate reuses KV answers (tiers, allow and deny lists).
+    pub kv_cache_ttl: Option<RawDuration>,
+}
+
+/// A rate-limit policy as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// Requests per window.
+    pub limit: u32,
+    /// Window, 1 s ..= 1 day.
+    pub window: RawDuration,
+    /// Requests allowed at once (default: `limit`).
+    pub burst: Option<u32>,
+    /// Key parts: `ip`, `ip/N`, `header:NAME`, `jwt_sub` (default `["ip"]`).
+    pub key: Option<Vec<String>>,
+    /// `block` (429, default) or `log` (count and annotate only).
+    pub action: Option<String>,
+    /// When the limiter cannot be reached: `open` (allow, default) or `closed` (503).
+    pub fail: Option<String>,
+}
+
+/// A validated rate-limit policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitPolicy {
+    /// Its name (appears in `RateLimit-Policy`).
+    pub name: String,
+    /// The quota.
+    pub quota: crate::ratelimit::Quota,
+    /// Key composition.
+    pub key: Vec<crate::ratelimit::key::KeyPart>,
+    /// Log only, never block.
+    pub log_only: bool,
+    /// Deny (503) when the limiter is unreachable.
+    pub fail_closed: bool,
 }
 
 /// L1 settings as written.
@@ -136,6 +176,12 @@ pub struct EdgeConfig {
     pub purge_token_secret: String,
     /// Ban list reuse time.
     pub ban_refresh: Duration,
+    /// Rate-limit policies by name.
+    pub rate_limits: std::collections::BTreeMap<String, RateLimitPolicy>,
+    /// API key header (lower case).
+    pub api_key_header: String,
+    /// KV answer reuse time in an isolate.
+    pub kv_cache_ttl: Duration,
 }
 
 impl EdgeConfig {
@@ -162,7 +208,41 @@ impl EdgeConfig {
         if purge_token_secret.is_empty() {
             return Err(invalid("purge_token_secret", "must not be empty".into()));
         }
-        Ok(Self { origin, rules: RuleSet::from_raw(raw.rules)?, l1, purge_token_secret, ban_refresh })
+        let mut rate_limits = std::collections::BTreeMap::new();
+        for (name, r) in raw.rate_limits {
+            let field = |f: &'static str, reason: String| ConfigError::Invalid { field: f, reason: format!("rate_limits.{name}: {reason}") };
+            let window = r.window.to_duration().map_err(|e| field("window", e))?;
+            let limit = std::num::NonZeroU32::new(r.limit).ok_or_else(|| field("limit", "must be above 0".into()))?;
+            let burst = r.burst.map(|b| std::num::NonZeroU32::new(b).ok_or_else(|| field("burst", "must be above 0".into()))).transpose()?;
+            let quota = crate::ratelimit::Quota::new(limit, window.as_millis() as u64, burst).ok_or_else(|| field("window", "must be between 1s and 1d".into()))?;
+            let key = r.key.unwrap_or_else(|| vec!["ip".into()]).iter().map(|k| crate::ratelimit::key::KeyPart::parse(k).map_err(|e| field("key", e))).collect::<Result<Vec<_>, _>>()?;
+            if key.is_empty() {
+                return Err(field("key", "must name at least one part".into()));
+            }
+            let log_only = match r.action.as_deref().unwrap_or("block") {
+                "block" => false,
+                "log" => true,
+                other => return Err(field("action", format!("{other:?} is not block or log"))),
+            };
+            let fail_closed = match r.fail.as_deref().unwrap_or("open") {
+                "open" => false,
+                "closed" => true,
+                other => return Err(field("fail", format!("{other:?} is not open or closed"))),
+            };
+            rate_limits.insert(name.clone(), RateLimitPolicy { name, quota, key, log_only, fail_closed });
+        }
+        let rules = RuleSet::from_raw(raw.rules)?;
+        for (i, rule) in rules.rules().iter().enumerate() {
+            if let Some(p) = rule.rate_limit.as_deref().filter(|p| !rate_limits.contains_key(*p)) {
+                return Err(ConfigError::rule(i, &rule.name, "rate_limit", format!("{p:?} is not a policy in rate_limits")));
+            }
+        }
+        let kv_cache_ttl = raw.kv_cache_ttl.map(|d| d.to_duration()).transpose().map_err(|e| invalid("kv_cache_ttl", e))?.unwrap_or(Duration::from_secs(30));
+        let api_key_header = raw.api_key_header.unwrap_or_else(|| "x-api-key".into()).to_ascii_lowercase();
+        if http::HeaderName::from_bytes(api_key_header.as_bytes()).is_err() {
+            return Err(invalid("api_key_header", format!("{api_key_header:?} is not a header name")));
+        }
+        Ok(Self { origin, rules, l1, purge_token_secret, ban_refresh, rate_limits, api_key_header, kv_cache_ttl })
     }
 
     /// Validates the `[vars]` of a wrangler.toml (as JSON): the same path the worker takes.
@@ -198,6 +278,28 @@ mod tests {
         assert!(err.to_string().contains("l1.max_ttl"), "{err}");
         let cfg = EdgeConfig::from_vars(None, Some(serde_json::json!({ "l1": { "max_bytes": 0 } }))).unwrap();
         assert_eq!(cfg.l1.max_bytes, 0);
+    }
+
+    #[test]
+    fn rate_limit_policies_validate() {
+        let ok = serde_json::json!({
+            "rate_limits": { "default": { "limit": 100, "window": "1m" }, "keys": { "limit": 5, "window": "1s", "key": ["header:x-api-key", "ip/48"], "action": "log", "fail": "closed" } },
+            "rules": [{ "name": "api", "path": "/api/*", "rate_limit": "default" }]
+        });
+        let cfg = EdgeConfig::from_vars(None, Some(ok)).unwrap();
+        assert_eq!(cfg.rate_limits["default"].quota.limit(), 100);
+        assert!(cfg.rate_limits["keys"].log_only && cfg.rate_limits["keys"].fail_closed);
+        for (bad, want) in [
+            (serde_json::json!({ "rate_limits": { "x": { "limit": 0, "window": 60 } } }), "rate_limits.x: must be above 0"),
+            (serde_json::json!({ "rate_limits": { "x": { "limit": 1, "window": "2d" } } }), "between 1s and 1d"),
+            (serde_json::json!({ "rate_limits": { "x": { "limit": 1, "window": 60, "key": ["cookie"] } } }), "rate_limits.x"),
+            (serde_json::json!({ "rate_limits": { "x": { "limit": 1, "window": 60, "action": "shout" } } }), "block or log"),
+            (serde_json::json!({ "rules": [{ "name": "r", "path": "/", "rate_limit": "nope" }] }), "rule #1 \"r\" field `rate_limit`"),
+            (serde_json::json!({ "rules": [{ "name": "r", "path": "/", "headers": "fancy" }] }), "field `headers`"),
+        ] {
+            let err = EdgeConfig::from_vars(None, Some(bad.clone())).unwrap_err().to_string();
+            assert!(err.contains(want), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -13,10 +13,12 @@ pub mod admin;
 pub mod cache;
 pub mod compress;
 pub mod conditional;
+pub mod headers;
 pub mod html;
 pub mod config;
 pub mod metrics;
 pub mod proxy;
+pub mod ratelimit;
 pub mod rules;
 pub mod transform;
 

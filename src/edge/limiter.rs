@@ -1,21 +1,85 @@
-//! The `RateLimiter` Durable Object: one instance per counter key holds exact counts in its
-//! SQLite-backed storage. For now it answers a storage-backed ping used by the health check.
+//! The `RateLimiter` Durable Object: one instance per (policy, key), so counting is exact per key
+//! and no object is global. It runs the pure GCRA step ([`crate::ratelimit::check`]) on its TAT,
+//! kept in memory and persisted. Reading, deciding and updating the in-memory TAT happen with no
+//! `await` in between, so concurrent requests cannot interleave: under any concurrency exactly
+//! the quota is admitted.
 
+use crate::ratelimit::{check, Decision, Quota};
+use serde::{Deserialize, Serialize};
+use std::cell::{Cell, RefCell};
+use std::num::NonZeroU32;
 use worker::*;
+
+/// What the worker asks.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckRequest {
+    /// Quota limit.
+    pub limit: u32,
+    /// Quota window, ms.
+    pub window_ms: u64,
+    /// Quota burst.
+    pub burst: u32,
+}
+
+/// What the object answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckReply {
+    /// Allowed.
+    pub allowed: bool,
+    /// Requests left now.
+    pub remaining: u32,
+    /// Seconds until the full burst is back.
+    pub reset_secs: u64,
+    /// Seconds until the next request is allowed (denials).
+    pub retry_after_secs: u64,
+}
 
 /// Exact per-key counters (declared in wrangler.toml with its migration).
 #[durable_object]
 pub struct RateLimiter {
     state: State,
+    tat: RefCell<Option<f64>>,
+    loaded: Cell<bool>,
 }
 
 impl DurableObject for RateLimiter {
     fn new(state: State, _env: Env) -> Self {
-        Self { state }
+        Self { state, tat: RefCell::new(None), loaded: Cell::new(false) }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
         match req.path().as_str() {
+            "/check" => {
+                let ask: CheckRequest = req.json().await?;
+                let (Some(limit), Some(burst)) = (NonZeroU32::new(ask.limit), NonZeroU32::new(ask.burst)) else {
+                    return Response::error("bad quota", 400);
+                };
+                let Some(quota) = Quota::new(limit, ask.window_ms, Some(burst)) else { return Response::error("bad quota", 400) };
+                let storage = self.state.storage();
+                if !self.loaded.get() {
+                    // Input gates hold other events while this read is in flight.
+                    let stored: Option<f64> = storage.get("tat").await?;
+                    if !self.loaded.get() {
+                        *self.tat.borrow_mut() = stored;
+                        self.loaded.set(true);
+                    }
+                }
+                let now = Date::now().as_millis();
+                let (decision, new_tat) = {
+                    let mut tat = self.tat.borrow_mut();
+                    let (d, t) = check(&quota, *tat, now);
+                    *tat = Some(t);
+                    (d, t)
+                };
+                if decision.allowed() {
+                    storage.put("tat", new_tat).await?;
+                }
+                let reply = match decision {
+                    Decision::Allow { remaining, reset_secs } => CheckReply { allowed: true, remaining, reset_secs, retry_after_secs: 0 },
+                    Decision::Deny { retry_after_secs, reset_secs } => CheckReply { allowed: false, remaining: 0, reset_secs, retry_after_secs },
+                };
+                Response::from_json(&reply)
+            }
             "/ping" => {
                 let storage = self.state.storage();
                 let pings: u64 = storage.get("pings").await?.unwrap_or(0) + 1;
@@ -33,4 +97,22 @@ pub async fn ping(env: &Env, binding: &str) -> Result<u64> {
     let mut res = stub.fetch_with_str("https://limiter/ping").await?;
     let body: serde_json::Value = res.json().await?;
     body["pings"].as_u64().ok_or_else(|| Error::RustError("bad ping reply".into()))
+}
+
+/// Asks the object for `name` (policy and key) whether one more request fits the quota.
+pub async fn check_remote(env: &Env, binding: &str, name: &str, quota: &Quota) -> Result<Decision> {
+    let stub = env.durable_object(binding)?.get_by_name(name)?;
+    let body = serde_json::to_string(&CheckRequest { limit: quota.limit(), window_ms: quota.window_ms(), burst: quota.burst() })?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let mut res = stub.fetch_with_request(Request::new_with_init("https://limiter/check", &init)?).await?;
+    if res.status_code() != 200 {
+        return Err(Error::RustError(format!("limiter answered {}", res.status_code())));
+    }
+    let r: CheckReply = res.json().await?;
+    Ok(if r.allowed {
+        Decision::Allow { remaining: r.remaining, reset_secs: r.reset_secs }
+    } else {
+        Decision::Deny { retry_after_secs: r.retry_after_secs, reset_secs: r.reset_secs }
+    })
 }

@@ -2,6 +2,7 @@
 //! core. Decisions come from the core: rules ([`crate::rules`]), cache policy
 //! ([`crate::cache`]), header policy and error bodies ([`crate::proxy`]).
 
+mod limit;
 mod limiter;
 mod purge;
 mod store;
@@ -156,11 +157,40 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         _ => {}
     }
     let rule = config.rules.match_request(&inc.method, &inc.host, &inc.path);
-    match policy::request_cacheability(&inc.method, &inc.headers, rule) {
-        Err(reason) => pass(req, &config, &inc, rule, reason.as_str()).await,
-        Ok(()) if inc.headers.contains_key(header::RANGE) => ranged(req, &env, &config, &inc, rule).await,
-        Ok(()) => cached(&env, &ctx, &config, &inc, rule).await,
+    let https = inc.url.scheme() == "https";
+    if rule.https_redirect && !https {
+        let mut target = inc.url.clone();
+        let _ = target.set_scheme("https");
+        let headers = Headers::new();
+        headers.set("location", target.as_str())?;
+        return Ok(Response::empty()?.with_status(308).with_headers(headers));
     }
+    let limit_headers = match limit::enforce(&env, &config, &inc, rule).await? {
+        limit::Verdict::Respond(res) => return finish(res, rule, https, &[]),
+        limit::Verdict::Proceed(h) => h,
+    };
+    let res = match policy::request_cacheability(&inc.method, &inc.headers, rule) {
+        Err(reason) => pass(req, &config, &inc, rule, reason.as_str()).await?,
+        Ok(()) if inc.headers.contains_key(header::RANGE) => ranged(req, &env, &config, &inc, rule).await?,
+        Ok(()) => cached(&env, &ctx, &config, &inc, rule).await?,
+    };
+    finish(res, rule, https, &limit_headers)
+}
+
+/// Last step for every response leaving the worker (hits included): security headers and
+/// rate-limit headers. WebSocket handshakes pass untouched.
+fn finish(res: Response, rule: &Rule, https: bool, extra: &[(&'static str, String)]) -> Result<Response> {
+    if res.status_code() == 101 {
+        return Ok(res);
+    }
+    let mut headers = to_header_map(res.headers());
+    crate::headers::apply(&rule.headers, &mut headers, https, None);
+    for (k, v) in extra {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            headers.insert(HeaderName::from_static(k), v);
+        }
+    }
+    Ok(res.with_headers(to_headers(&headers)?))
 }
 
 /// `request.cf.clientAcceptEncoding`, when the platform replaced the client's header.

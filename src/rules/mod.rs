@@ -108,6 +108,14 @@ pub struct Rule {
     pub minify: bool,
     /// Brotli/gzip-compress text responses for clients that accept it (default true).
     pub compress: bool,
+    /// Security headers for responses under this rule.
+    pub headers: crate::headers::HeaderPolicy,
+    /// Put a per-response nonce in the CSP and in every `<script>`/`<style>` tag of HTML.
+    pub csp_nonce: bool,
+    /// Redirect plain-HTTP requests to HTTPS (308).
+    pub https_redirect: bool,
+    /// Name of the rate-limit policy (`EDGELAYER.rate_limits`); `None`: not limited.
+    pub rate_limit: Option<String>,
 }
 
 impl Rule {
@@ -130,6 +138,10 @@ impl Rule {
             strip_set_cookie: false,
             minify: false,
             compress: true,
+            headers: crate::headers::HeaderPolicy::default(),
+            csp_nonce: false,
+            https_redirect: false,
+            rate_limit: None,
         }
     }
 
@@ -293,6 +305,21 @@ pub struct RawRule {
     pub minify: bool,
     /// See [`Rule::compress`].
     pub compress: Option<bool>,
+    /// Header profile: `html` (default), `static`, `api`, `none`.
+    pub headers: Option<String>,
+    /// A CSP replacing the profile's.
+    pub csp: Option<String>,
+    /// Keep the origin's CSP when it sends one.
+    #[serde(default)]
+    pub keep_origin_csp: bool,
+    /// See [`Rule::csp_nonce`].
+    #[serde(default)]
+    pub csp_nonce: bool,
+    /// See [`Rule::https_redirect`].
+    #[serde(default)]
+    pub https_redirect: bool,
+    /// See [`Rule::rate_limit`].
+    pub rate_limit: Option<String>,
 }
 
 impl ConfigError {
@@ -394,6 +421,14 @@ impl RawRule {
             strip_set_cookie: self.strip_set_cookie,
             minify: self.minify,
             compress: self.compress.unwrap_or(true),
+            headers: crate::headers::HeaderPolicy {
+                profile: crate::headers::Profile::parse(self.headers.as_deref().unwrap_or("html")).map_err(|e| err("headers", e))?,
+                csp: self.csp.clone(),
+                keep_origin_csp: self.keep_origin_csp,
+            },
+            csp_nonce: self.csp_nonce,
+            https_redirect: self.https_redirect,
+            rate_limit: self.rate_limit.clone(),
         })
     }
 }

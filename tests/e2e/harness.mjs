@@ -79,7 +79,7 @@ export function wranglerConfig() {
 /** The purge token the e2e workers are given (a secret in production). */
 export const PURGE_TOKEN = 'e2e-purge-token';
 
-export async function startEdge({ originUrl, vars = {} } = {}) {
+export async function startEdge({ originUrl, vars = {}, noDurableObjects = false } = {}) {
   const cfg = wranglerConfig();
   const mf = new Miniflare({
     modules: true,
@@ -88,9 +88,9 @@ export async function startEdge({ originUrl, vars = {} } = {}) {
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
     compatibilityDate: cfg.compatibility_date,
     kvNamespaces: (cfg.kv_namespaces ?? []).map((k) => k.binding),
-    durableObjects: Object.fromEntries(
-      (cfg.durable_objects?.bindings ?? []).map((b) => [b.name, { className: b.class_name, useSQLite: true }]),
-    ),
+    durableObjects: noDurableObjects
+      ? {}
+      : Object.fromEntries((cfg.durable_objects?.bindings ?? []).map((b) => [b.name, { className: b.class_name, useSQLite: true }])),
     bindings: { ...cfg.vars, PURGE_TOKEN, ...(originUrl ? { ORIGIN_URL: originUrl } : {}), ...vars },
     host: '127.0.0.1',
     port: await freePort(),

@@ -1,0 +1,201 @@
+//! Security headers: named profiles applied to every response that leaves the worker (cache
+//! hits included). The `html` profile is at least what helmet sets by default, plus
+//! `Permissions-Policy`; `static` lets other sites embed assets (CORP cross-origin) and sends no
+//! CSP; `api` sends a lockdown CSP; `none` sends nothing. Obsolete headers (`Expect-CT`, an
+//! enabled `X-XSS-Protection`) are never sent.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// A header profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Pages: strict CSP, framing limited to same origin, CORP same-origin.
+    Html,
+    /// Images, CSS, JS: embeddable cross-origin, no CSP.
+    Static,
+    /// JSON APIs: `default-src 'none'` CSP.
+    Api,
+    /// Nothing added (hop-by-hop cleanup still happens).
+    None,
+}
+
+impl Profile {
+    /// Parses a profile name.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "html" => Ok(Self::Html),
+            "static" => Ok(Self::Static),
+            "api" => Ok(Self::Api),
+            "none" => Ok(Self::None),
+            other => Err(format!("{other:?} is not one of html, static, api, none")),
+        }
+    }
+
+    /// The profile's name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Html => "html",
+            Self::Static => "static",
+            Self::Api => "api",
+            Self::None => "none",
+        }
+    }
+}
+
+/// The default page CSP (helmet's default directives; `upgrade-insecure-requests` is added on
+/// HTTPS only, so plain-HTTP local development keeps working).
+pub const DEFAULT_CSP: &str = "default-src 'self'; base-uri 'self'; font-src 'self' https: data:; form-action 'self'; frame-ancestors 'self'; img-src 'self' data:; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self' https: 'unsafe-inline'";
+
+/// The API CSP: nothing may load.
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// `Permissions-Policy`: powerful features off unless a page needs them.
+pub const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()";
+
+/// `Strict-Transport-Security`: one year, subdomains included (HTTPS only).
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// How a response gets its headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderPolicy {
+    /// The profile.
+    pub profile: Profile,
+    /// A CSP replacing the profile's; `None`: the profile's.
+    pub csp: Option<String>,
+    /// Keep the origin's own CSP when it sends one (default false: ours replaces it).
+    pub keep_origin_csp: bool,
+}
+
+impl Default for HeaderPolicy {
+    fn default() -> Self {
+        Self { profile: Profile::Html, csp: None, keep_origin_csp: false }
+    }
+}
+
+fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// Adds a nonce to a CSP's `script-src` and `style-src` (creating them from `default-src`'s
+/// sources when missing). With a nonce, browsers ignore `'unsafe-inline'`.
+pub fn csp_with_nonce(csp: &str, nonce: &str) -> String {
+    let token = format!("'nonce-{nonce}'");
+    let mut directives: Vec<String> = csp.split(';').map(|d| d.trim().to_owned()).filter(|d| !d.is_empty()).collect();
+    let default_sources = directives.iter().find_map(|d| d.strip_prefix("default-src ").map(str::to_owned)).unwrap_or_else(|| "'self'".into());
+    for name in ["script-src", "style-src"] {
+        match directives.iter_mut().find(|d| d.split_whitespace().next() == Some(name)) {
+            Some(d) => {
+                d.push(' ');
+                d.push_str(&token);
+            }
+            None => directives.push(format!("{name} {default_sources} {token}")),
+        }
+    }
+    directives.join("; ")
+}
+
+/// Applies the policy. `https`: the client connection is HTTPS (HSTS and
+/// `upgrade-insecure-requests` only then). `nonce`: the per-response CSP nonce, if any.
+pub fn apply(policy: &HeaderPolicy, headers: &mut HeaderMap, https: bool, nonce: Option<&str>) {
+    headers.remove("x-powered-by");
+    let revealing = headers.get(header::SERVER).and_then(|v| v.to_str().ok()).is_some_and(|s| s.bytes().any(|b| b.is_ascii_digit()));
+    if revealing {
+        headers.remove(header::SERVER);
+    }
+    if policy.profile == Profile::None {
+        return;
+    }
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "x-dns-prefetch-control", "off");
+    set(headers, "x-download-options", "noopen");
+    set(headers, "x-permitted-cross-domain-policies", "none");
+    set(headers, "x-xss-protection", "0");
+    set(headers, "referrer-policy", "strict-origin-when-cross-origin");
+    set(headers, "origin-agent-cluster", "?1");
+    if https {
+        set(headers, "strict-transport-security", HSTS);
+    }
+    match policy.profile {
+        Profile::Static => {
+            set(headers, "cross-origin-resource-policy", "cross-origin");
+            return;
+        }
+        Profile::Api => set(headers, "cross-origin-resource-policy", "same-origin"),
+        _ => {
+            set(headers, "cross-origin-resource-policy", "same-origin");
+            set(headers, "cross-origin-opener-policy", "same-origin");
+            set(headers, "x-frame-options", "SAMEORIGIN");
+            set(headers, "permissions-policy", PERMISSIONS_POLICY);
+        }
+    }
+    if policy.keep_origin_csp && headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        return;
+    }
+    let base = policy.csp.clone().unwrap_or_else(|| if policy.profile == Profile::Api { API_CSP.into() } else { DEFAULT_CSP.into() });
+    let mut csp = match nonce {
+        Some(n) => csp_with_nonce(&base, n),
+        None => base,
+    };
+    if https && policy.profile == Profile::Html && !csp.contains("upgrade-insecure-requests") {
+        csp.push_str("; upgrade-insecure-requests");
+    }
+    set(headers, "content-security-policy", &csp);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(policy: &HeaderPolicy, https: bool, origin: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in origin {
+            h.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        apply(policy, &mut h, https, None);
+        h
+    }
+
+    #[test]
+    fn html_profile_is_at_least_helmet() {
+        let h = applied(&HeaderPolicy::default(), true, &[("x-powered-by", "Express"), ("server", "nginx/1.25.3")]);
+        for name in [
+            "content-security-policy", "strict-transport-security", "x-content-type-options", "x-frame-options", "referrer-policy",
+            "cross-origin-opener-policy", "cross-origin-resource-policy", "origin-agent-cluster", "x-dns-prefetch-control",
+            "x-permitted-cross-domain-policies", "permissions-policy",
+        ] {
+            assert!(h.contains_key(name), "{name}");
+        }
+        assert_eq!(h["x-xss-protection"], "0");
+        assert!(h.get("expect-ct").is_none());
+        assert!(h.get("x-powered-by").is_none() && h.get("server").is_none());
+        assert!(h["content-security-policy"].to_str().unwrap().ends_with("upgrade-insecure-requests"));
+        let plain = applied(&HeaderPolicy::default(), false, &[("server", "edge")]);
+        assert!(plain.get("strict-transport-security").is_none(), "HSTS only on HTTPS");
+        assert!(!plain["content-security-policy"].to_str().unwrap().contains("upgrade-insecure-requests"));
+        assert_eq!(plain["server"], "edge", "a Server without a version stays");
+    }
+
+    #[test]
+    fn static_api_none_and_origin_csp() {
+        let s = applied(&HeaderPolicy { profile: Profile::Static, ..Default::default() }, false, &[]);
+        assert_eq!(s["cross-origin-resource-policy"], "cross-origin");
+        assert!(s.get("content-security-policy").is_none());
+        let a = applied(&HeaderPolicy { profile: Profile::Api, ..Default::default() }, false, &[]);
+        assert_eq!(a["content-security-policy"], API_CSP);
+        let n = applied(&HeaderPolicy { profile: Profile::None, ..Default::default() }, false, &[("x-powered-by", "PHP")]);
+        assert_eq!(n.len(), 0);
+        let keep = HeaderPolicy { keep_origin_csp: true, ..Default::default() };
+        assert_eq!(applied(&keep, false, &[("content-security-policy", "default-src *")])["content-security-policy"], "default-src *");
+        assert_ne!(applied(&HeaderPolicy::default(), false, &[("content-security-policy", "default-src *")])["content-security-policy"], "default-src *");
+    }
+
+    #[test]
+    fn nonce_goes_into_script_and_style() {
+        let csp = csp_with_nonce(DEFAULT_CSP, "abc");
+        assert!(csp.contains("script-src 'self' 'nonce-abc'"));
+        assert!(csp.contains("style-src 'self' https: 'unsafe-inline' 'nonce-abc'"));
+        assert_eq!(csp_with_nonce("default-src 'self'", "n"), "default-src 'self'; script-src 'self' 'nonce-n'; style-src 'self' 'nonce-n'");
+    }
+}

@@ -1,0 +1,160 @@
+// Rate limits (real Durable Objects and KV under Miniflare) and security headers end to end.
+// Every client here is 127.0.0.1, so each test uses its own policy (its own counters).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, startEdge, wranglerConfig } from './harness.mjs';
+
+const cfg = wranglerConfig().vars.EDGELAYER;
+const policies = {
+  seq: { limit: 5, window: '1d' },
+  conc: { limit: 50, window: '1d' },
+  slide: { limit: 2, window: '2s' },
+  tiered: { limit: 3, window: '1d' },
+  gold: { limit: 20, window: '1d', key: ['header:x-api-key'] },
+  logonly: { limit: 1, window: '1d', action: 'log' },
+  listed: { limit: 1, window: '1d' },
+  closed: { limit: 5, window: '1d', fail: 'closed' },
+  open: { limit: 5, window: '1d' },
+};
+const testRules = Object.keys(policies).map((name) => ({ name: `rl-${name}`, path: `/lab/rl/${name}*`, cache: name === 'seq' ? 'respect_origin' : 'bypass', rate_limit: name }));
+const vars = { EDGELAYER: { ...cfg, kv_cache_ttl: '0s', rate_limits: { ...cfg.rate_limits, ...policies }, rules: [...testRules, ...cfg.rules] } };
+
+let stack;
+before(async () => {
+  stack = await startStack({ vars });
+});
+after(async () => {
+  await stack?.stop();
+});
+const edge = (path, init) => fetch(stack.url + path, init);
+const kv = () => stack.edge.mf.getKVNamespace('EDGE_KV');
+const kvPut = async (k, v) => (await kv()).put(k, v);
+const kvDelete = async (k) => (await kv()).delete(k);
+
+test('sequential: exactly the limit, then 429 with Retry-After and both header styles', async () => {
+  const statuses = [];
+  let last;
+  for (let i = 0; i < 8; i++) {
+    last = await edge('/lab/rl/seq?header=Cache-Control:max-age=60');
+    statuses.push(last.status);
+    if (i === 0) {
+      assert.equal(last.headers.get('x-ratelimit-limit'), '5');
+      assert.equal(last.headers.get('x-ratelimit-remaining'), '4');
+      assert.equal(last.headers.get('ratelimit-policy'), '"seq";q=5;w=86400');
+      assert.match(last.headers.get('ratelimit'), /^"seq";r=4;t=\d+$/);
+    }
+    if (i === 1) assert.equal(last.headers.get('x-cache'), 'HIT', 'limit headers on cache hits too');
+    if (i < 5) assert.ok(last.headers.has('ratelimit'));
+  }
+  assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+  assert.ok(Number(last.headers.get('retry-after')) > 0);
+  assert.equal(last.headers.get('x-ratelimit-remaining'), '0');
+  const problem = await last.json();
+  assert.equal(problem.status, 429);
+  assert.match(last.headers.get('content-type'), /problem\+json/);
+});
+
+test('1,000 concurrent requests on one key: exactly the limit admitted', async () => {
+  const results = await Promise.all(Array.from({ length: 1000 }, () => edge('/lab/rl/conc').then(async (r) => (await r.arrayBuffer(), r.status))));
+  const admitted = results.filter((s) => s === 200).length;
+  const limited = results.filter((s) => s === 429).length;
+  assert.equal(admitted, 50, `admitted ${admitted}, 429s ${limited}, others ${1000 - admitted - limited}`);
+  assert.equal(limited, 950);
+});
+
+test('the window slides: one more request per replenished interval', async () => {
+  assert.equal((await edge('/lab/rl/slide')).status, 200);
+  assert.equal((await edge('/lab/rl/slide')).status, 200);
+  const denied = await edge('/lab/rl/slide');
+  assert.equal(denied.status, 429);
+  assert.equal(denied.headers.get('retry-after'), '1');
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal((await edge('/lab/rl/slide')).status, 200, 'after window/limit = 1 s');
+  assert.equal((await edge('/lab/rl/slide')).status, 429);
+});
+
+test('API keys pick their tier from KV', async () => {
+  await kvPut('apikey:k-gold', 'gold');
+  const r = await edge('/lab/rl/tiered', { headers: { 'x-api-key': 'k-gold' } });
+  assert.equal(r.headers.get('ratelimit-policy'), '"gold";q=20;w=86400');
+  const plain = await edge('/lab/rl/tiered');
+  assert.equal(plain.headers.get('ratelimit-policy'), '"tiered";q=3;w=86400');
+  await kvPut('apikey:k-bogus', 'no-such-tier');
+  const bogus = await edge('/lab/rl/tiered', { headers: { 'x-api-key': 'k-bogus' } });
+  assert.equal(bogus.headers.get('ratelimit-policy'), '"tiered";q=3;w=86400', 'an unknown tier falls back to the rule policy');
+});
+
+test('log-only policies never block', async () => {
+  for (let i = 0; i < 3; i++) {
+    const r = await edge('/lab/rl/logonly');
+    assert.equal(r.status, 200);
+    if (i > 0) assert.equal(r.headers.get('x-ratelimit-status'), 'would-limit');
+  }
+});
+
+test('allow list is never limited; deny list gets 403', async () => {
+  await kvPut('allow:127.0.0.1', '1');
+  try {
+    for (let i = 0; i < 4; i++) assert.equal((await edge('/lab/rl/listed')).status, 200);
+  } finally {
+    await kvDelete('allow:127.0.0.1');
+  }
+  assert.equal((await edge('/lab/rl/listed')).status, 200);
+  assert.equal((await edge('/lab/rl/listed')).status, 429);
+  await kvPut('deny:127.0.0.1', '1');
+  try {
+    const r = await edge('/about');
+    assert.equal(r.status, 403);
+    assert.equal((await r.json()).status, 403);
+  } finally {
+    await kvDelete('deny:127.0.0.1');
+  }
+  assert.equal((await edge('/about')).status, 200);
+});
+
+test('limiter unreachable: fail open or closed per policy', async () => {
+  // The same worker without its Durable Object binding: the limiter cannot be reached.
+  const broken = await startEdge({ originUrl: stack.origin.url, vars, noDurableObjects: true });
+  try {
+    const open = await fetch(broken.url + '/lab/rl/open');
+    assert.equal(open.status, 200);
+    assert.equal(open.headers.get('x-ratelimit-status'), 'unavailable');
+    const closed = await fetch(broken.url + '/lab/rl/closed');
+    assert.equal(closed.status, 503);
+  } finally {
+    await broken.dispose();
+  }
+});
+
+test('security headers on pages, static assets and the API, hits included', async () => {
+  await edge('/about');
+  const page = await edge('/about');
+  assert.equal(page.headers.get('x-cache'), 'HIT');
+  const csp = page.headers.get('content-security-policy');
+  assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /frame-ancestors 'self'/);
+  assert.doesNotMatch(csp, /upgrade-insecure-requests/, 'plain HTTP: not upgraded');
+  for (const [k, v] of [
+    ['x-content-type-options', 'nosniff'],
+    ['x-frame-options', 'SAMEORIGIN'],
+    ['cross-origin-opener-policy', 'same-origin'],
+    ['cross-origin-resource-policy', 'same-origin'],
+    ['origin-agent-cluster', '?1'],
+    ['x-xss-protection', '0'],
+    ['x-permitted-cross-domain-policies', 'none'],
+    ['x-dns-prefetch-control', 'off'],
+  ]) {
+    assert.equal(page.headers.get(k), v, k);
+  }
+  assert.ok(page.headers.get('permissions-policy'));
+  assert.equal(page.headers.get('strict-transport-security'), null, 'no HSTS over plain HTTP');
+  assert.equal(page.headers.get('expect-ct'), null);
+  const img = await edge('/img/badge.png');
+  assert.equal(img.headers.get('cross-origin-resource-policy'), 'cross-origin');
+  assert.equal(img.headers.get('content-security-policy'), null);
+  const api = await edge('/api/tasks');
+  assert.equal(api.headers.get('content-security-policy'), "default-src 'none'; frame-ancestors 'none'");
+  const powered = await edge('/lab/h?header=X-Powered-By:Express&header=Server:nginx/1.25.3');
+  assert.equal(powered.headers.get('x-powered-by'), null);
+  assert.equal(powered.headers.get('server'), null);
+});
