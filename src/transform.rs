@@ -45,7 +45,9 @@ pub fn plan(rule: &Rule, request: &HeaderMap, method: &Method, status: u16, resp
     let compressible = rule.compress && compress::is_compressible(content_type);
     let length = header_str(response, header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
     let worth = length.is_none_or(|n| n >= compress::MIN_COMPRESS_BYTES);
-    let coding = (compressible && worth)
+    // With CSP nonces the page is rewritten per response after the cache, so it is stored as
+    // identity and the platform compresses it on the way out (see `serve_encoding`).
+    let coding = (compressible && worth && !rule.csp_nonce)
         .then(|| compress::preferred_coding(header_str(request, header::ACCEPT_ENCODING).unwrap_or("")))
         .filter(|c| *c != Coding::Identity);
     TransformPlan { minify, coding, vary_encoding: compressible }
@@ -85,15 +87,21 @@ pub fn apply_headers(plan: &TransformPlan, headers: &mut HeaderMap) {
 
 /// The outgoing step for any response (fresh or stored): an identity body that varies on
 /// `Accept-Encoding` (i.e. is compressible) goes out gzip-encoded, by the platform, to clients
-/// that prefer gzip. Returns whether the body bytes are already encoded (then the glue must send
-/// them as they are).
-pub fn serve_encoding(request: &HeaderMap, stored: &mut HeaderMap) -> bool {
+/// that prefer gzip, and brotli-encoded by the platform too when `platform_br` (pages rewritten
+/// per response, which cannot be stored compressed). Returns whether the body bytes are already
+/// encoded (then the glue must send them as they are).
+pub fn serve_encoding(request: &HeaderMap, stored: &mut HeaderMap, platform_br: bool) -> bool {
     if let Some(enc) = header_str(stored, header::CONTENT_ENCODING) {
         return !enc.trim().eq_ignore_ascii_case("identity");
     }
     let vary_ae = stored.get_all(header::VARY).iter().filter_map(|v| v.to_str().ok()).any(|v| v.to_ascii_lowercase().contains("accept-encoding"));
-    if vary_ae && compress::preferred_coding(header_str(request, header::ACCEPT_ENCODING).unwrap_or("")) == Coding::Gzip {
-        stored.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    let coding = match compress::preferred_coding(header_str(request, header::ACCEPT_ENCODING).unwrap_or("")) {
+        Coding::Gzip => Some("gzip"),
+        Coding::Br if platform_br => Some("br"),
+        _ => None,
+    };
+    if let (true, Some(c)) = (vary_ae, coding) {
+        stored.insert(header::CONTENT_ENCODING, HeaderValue::from_static(c));
         stored.remove(header::CONTENT_LENGTH);
     }
     false
@@ -110,6 +118,7 @@ pub struct BodyTransform {
 
 impl BodyTransform {
     /// A pipeline for a plan; `brotli_quality` is used when the plan's coding is brotli.
+    /// (`plan.minify` runs the HTML stage with `minify`'s options, which may be nonce-only.)
     pub fn new(plan: &TransformPlan, minify: MinifyOptions, brotli_quality: u32) -> Self {
         let out: Out = Rc::new(RefCell::new(Vec::new()));
         let brotli: Rc<RefCell<Option<BrotliEncoder<Box<dyn FnMut(&[u8])>>>>> = Rc::new(RefCell::new(None));
@@ -196,6 +205,8 @@ mod tests {
         assert_eq!(plan(&html_rule(), &br, &Method::GET, 200, &png), TransformPlan::default());
         let off = Rule { compress: false, ..html_rule() };
         assert_eq!(plan(&off, &br, &Method::GET, 200, &html).coding, None);
+        let nonce = Rule { csp_nonce: true, ..html_rule() };
+        assert_eq!(plan(&nonce, &br, &Method::GET, 200, &html), TransformPlan { minify: true, coding: None, vary_encoding: true }, "stored identity");
     }
 
     #[test]
@@ -215,9 +226,12 @@ mod tests {
         apply_headers(&p, &mut again);
         assert_eq!(again.get_all("vary").iter().count(), 2, "idempotent");
         let mut stored = h(&[("vary", "Accept-Encoding"), ("content-length", "10")]);
-        assert!(!serve_encoding(&h(&[("accept-encoding", "gzip")]), &mut stored));
+        assert!(!serve_encoding(&h(&[("accept-encoding", "gzip")]), &mut stored, false));
         assert_eq!(stored["content-encoding"], "gzip");
-        assert!(serve_encoding(&h(&[]), &mut h(&[("content-encoding", "br")])));
+        assert!(serve_encoding(&h(&[]), &mut h(&[("content-encoding", "br")]), false));
+        let mut page = h(&[("vary", "Accept-Encoding")]);
+        assert!(!serve_encoding(&h(&[("accept-encoding", "br")]), &mut page, true));
+        assert_eq!(page["content-encoding"], "br", "the platform compresses per-response pages");
     }
 
     #[test]

@@ -166,7 +166,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         return Ok(Response::empty()?.with_status(308).with_headers(headers));
     }
     let limit_headers = match limit::enforce(&env, &config, &inc, rule).await? {
-        limit::Verdict::Respond(res) => return finish(res, rule, https, &[]),
+        limit::Verdict::Respond(res) => return finish(res, &inc, rule, https, &[]),
         limit::Verdict::Proceed(h) => h,
     };
     let res = match policy::request_cacheability(&inc.method, &inc.headers, rule) {
@@ -174,23 +174,46 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(()) if inc.headers.contains_key(header::RANGE) => ranged(req, &env, &config, &inc, rule).await?,
         Ok(()) => cached(&env, &ctx, &config, &inc, rule).await?,
     };
-    finish(res, rule, https, &limit_headers)
+    finish(res, &inc, rule, https, &limit_headers)
 }
 
-/// Last step for every response leaving the worker (hits included): security headers and
-/// rate-limit headers. WebSocket handshakes pass untouched.
-fn finish(res: Response, rule: &Rule, https: bool, extra: &[(&'static str, String)]) -> Result<Response> {
+/// Last step for every response leaving the worker (hits included): security headers,
+/// rate-limit headers and, for rules with CSP nonces, a fresh nonce in the CSP and in every
+/// `<script>`/`<style>` of HTML pages. WebSocket handshakes pass untouched.
+fn finish(res: Response, inc: &Incoming, rule: &Rule, https: bool, extra: &[(&'static str, String)]) -> Result<Response> {
     if res.status_code() == 101 {
         return Ok(res);
     }
+    let status = res.status_code();
     let mut headers = to_header_map(res.headers());
-    crate::headers::apply(&rule.headers, &mut headers, https, None);
+    let is_html = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    let nonce = (rule.csp_nonce && is_html && status == 200).then(new_nonce).flatten();
+    crate::headers::apply(&rule.headers, &mut headers, https, nonce.as_deref());
     for (k, v) in extra {
         if let Ok(v) = HeaderValue::from_str(v) {
             headers.insert(HeaderName::from_static(k), v);
         }
     }
-    Ok(res.with_headers(to_headers(&headers)?))
+    let Some(nonce) = nonce else { return Ok(res.with_headers(to_headers(&headers)?)) };
+    // A 304 would let a browser pair its old body (old nonce) with this CSP: no validators.
+    for h in [header::ETAG, header::LAST_MODIFIED, header::CONTENT_LENGTH] {
+        headers.remove(h);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    let res = if inc.method == http::Method::HEAD {
+        res
+    } else {
+        let plan = TransformPlan { minify: true, coding: None, vary_encoding: false };
+        transformed(res, &plan, MinifyOptions::nonce_only(nonce), 0)?
+    };
+    Ok(res.with_status(status).with_headers(to_headers(&headers)?))
+}
+
+/// 128 random bits, hex: a CSP nonce.
+fn new_nonce() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// `request.cf.clientAcceptEncoding`, when the platform replaced the client's header.
@@ -248,9 +271,15 @@ fn respond(inc: &Incoming, status: u16, mut headers: HeaderMap, body: ResponseBo
 }
 
 /// Streams an origin body through the plan's pipeline (minifier, brotli).
-fn transformed(mut res: Response, plan: &TransformPlan, quality: u32) -> Result<Response> {
-    let upstream = res.stream()?;
-    let pipeline = BodyTransform::new(plan, MinifyOptions::new(), quality);
+fn transformed(res: Response, plan: &TransformPlan, options: MinifyOptions, quality: u32) -> Result<Response> {
+    // Bodies come as streams (origin, Cache API) or bytes (L1): stream either.
+    let (_, body) = res.into_parts();
+    let upstream: futures_util::stream::LocalBoxStream<'static, Result<Vec<u8>>> = match body {
+        ResponseBody::Stream(s) => ByteStream::from(s).boxed_local(),
+        ResponseBody::Body(bytes) => futures_util::stream::once(async move { Ok(bytes) }).boxed_local(),
+        ResponseBody::Empty => futures_util::stream::empty().boxed_local(),
+    };
+    let pipeline = BodyTransform::new(plan, options, quality);
     let out = futures_util::stream::unfold((upstream, Some(pipeline)), |(mut upstream, pipeline)| async move {
         let mut pipeline = pipeline?;
         loop {
@@ -280,14 +309,14 @@ fn transform_origin(inc: &Incoming, rule: &Rule, res: Response, status: u16, hea
     if !plan.rewrites_body() {
         return Ok(res);
     }
-    transformed(res, &plan, compress::brotli_quality(cacheable, length))
+    transformed(res, &plan, MinifyOptions::new(), compress::brotli_quality(cacheable, length))
 }
 
 /// Answers from a stored response: 304 when the client's validators match, else the body.
 fn serve_stored(inc: &Incoming, rule: &Rule, meta: &crate::cache::CacheMeta, stored: &HeaderMap, body: ResponseBody, outcome: CacheOutcome, detail: StatusDetail<'_>, timing: &Timing) -> Result<Response> {
     let now = now_ms() as u64;
     let mut headers = served_headers(stored, meta, rule, now, outcome, &detail);
-    let manual = transform::serve_encoding(&inc.headers, &mut headers);
+    let manual = transform::serve_encoding(&inc.headers, &mut headers, rule.csp_nonce);
     let etag = stored.get(header::ETAG).and_then(|v| v.to_str().ok());
     let last_modified = stored.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok()).and_then(|v| httpdate::parse_http_date(v).ok());
     if meta.status == 200 && is_not_modified(&inc.headers, Validators { etag, last_modified }) {
@@ -320,7 +349,7 @@ async fn pass(req: Request, config: &EdgeConfig, inc: &Incoming, rule: &Rule, re
         invalidate(config, inc, &paths).await;
     }
     let res = transform_origin(inc, rule, res, status, &mut headers, |_| false)?;
-    let manual = transform::serve_encoding(&inc.headers, &mut headers);
+    let manual = transform::serve_encoding(&inc.headers, &mut headers, rule.csp_nonce);
     annotate(&mut headers, rule, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some(reason), ..Default::default() });
     let (_, body) = res.into_parts();
     respond(inc, status, headers, body, &timing, manual)
@@ -480,7 +509,7 @@ fn fill(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, pri
         ctx.wait_until(job);
     }
     annotate(&mut headers, rule, outcome, &detail);
-    let manual = transform::serve_encoding(&inc.headers, &mut headers);
+    let manual = transform::serve_encoding(&inc.headers, &mut headers, rule.csp_nonce);
     let (_, body) = res.into_parts();
     if inc.method == http::Method::HEAD {
         // The GET body feeds the cache copy only.

@@ -50,6 +50,7 @@ pub struct MinifyOptions {
     minify_json: bool,
     kept_comments: Vec<String>,
     max_memory: usize,
+    csp_nonce: Option<String>,
 }
 
 impl Default for MinifyOptions {
@@ -67,7 +68,21 @@ impl MinifyOptions {
             minify_json: true,
             kept_comments: DEFAULT_KEPT_COMMENTS.iter().map(|s| (*s).to_owned()).collect(),
             max_memory: DEFAULT_MAX_MEMORY,
+            csp_nonce: None,
         }
+    }
+
+    /// No minifying, only the nonce: for the per-response pass over an already minified page.
+    pub fn nonce_only(nonce: String) -> Self {
+        Self::new().with_collapse_whitespace(false).with_remove_comments(false).with_minify_json(false).with_csp_nonce(Some(nonce))
+    }
+
+    /// Sets `nonce="..."` on every `<script>` and `<style>` element (for a CSP with that nonce).
+    /// ### Default
+    /// `None`.
+    pub fn with_csp_nonce(mut self, nonce: Option<String>) -> Self {
+        self.csp_nonce = nonce;
+        self
     }
 
     /// Collapse whitespace runs in ordinary text.
@@ -195,6 +210,12 @@ impl Minifier {
             }
             Ok(())
         }));
+        if let Some(nonce) = options.csp_nonce.clone() {
+            element_handlers.push(element!("script, style", move |el| {
+                el.set_attribute("nonce", &nonce)?;
+                Ok(())
+            }));
+        }
         if options.minify_json {
             let buf = json_buf.clone();
             element_handlers.push(text!("script[type='application/ld+json'], script[type='application/json']", move |chunk| {
@@ -350,6 +371,12 @@ mod tests {
         let tricky = "<script type=\"application/json\">{ \"x\": \"<\\/script><!--\" }</script>";
         assert_eq!(m(tricky), "<script type=\"application/json\">{\"x\":\"\\u003c/script>\\u003c!--\"}</script>");
         assert_eq!(minify_json_script("{\"x\":\"<\\/p>\"}").unwrap(), "{\"x\":\"\\u003c/p>\"}");
+    }
+
+    #[test]
+    fn nonce_on_every_script_and_style() {
+        let out = String::from_utf8(minify(b"<style>a{}</style><script>x()</script><script src=/a.js></script><p>  t  </p>", MinifyOptions::nonce_only("n0".into()))).unwrap();
+        assert_eq!(out, "<style nonce=\"n0\">a{}</style><script nonce=\"n0\">x()</script><script src=/a.js nonce=\"n0\"></script><p>  t  </p>");
     }
 
     #[test]

@@ -112,6 +112,17 @@ test('allow list is never limited; deny list gets 403', async () => {
   assert.equal((await edge('/about')).status, 200);
 });
 
+test('https_redirect sends plain HTTP to HTTPS with a 308', async () => {
+  const e = await startEdge({ originUrl: stack.origin.url, vars: { EDGELAYER: { ...vars.EDGELAYER, rules: [{ name: 'tls', path: '/secure/*', https_redirect: true }, ...vars.EDGELAYER.rules] } } });
+  try {
+    const r = await fetch(e.url + '/secure/x?y=1', { redirect: 'manual' });
+    assert.equal(r.status, 308);
+    assert.equal(r.headers.get('location'), e.url.replace('http:', 'https:') + '/secure/x?y=1');
+  } finally {
+    await e.dispose();
+  }
+});
+
 test('limiter unreachable: fail open or closed per policy', async () => {
   // The same worker without its Durable Object binding: the limiter cannot be reached.
   const broken = await startEdge({ originUrl: stack.origin.url, vars, noDurableObjects: true });
@@ -132,6 +143,7 @@ test('security headers on pages, static assets and the API, hits included', asyn
   assert.equal(page.headers.get('x-cache'), 'HIT');
   const csp = page.headers.get('content-security-policy');
   assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /script-src 'self' 'nonce-[0-9a-f]{32}'/);
   assert.match(csp, /frame-ancestors 'self'/);
   assert.doesNotMatch(csp, /upgrade-insecure-requests/, 'plain HTTP: not upgraded');
   for (const [k, v] of [
