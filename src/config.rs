@@ -116,6 +116,9 @@ pub struct RawConfig {
     pub api_key_header: Option<String>,
     /// How long an isolate reuses KV answers (tiers, allow and deny lists).
     pub kv_cache_ttl: Option<RawDuration>,
+    /// Comment prefixes the minifier keeps, besides its defaults (framework markers).
+    #[serde(default)]
+    pub minify_kept_comments: Vec<String>,
 }
 
 /// A rate-limit policy as written.
@@ -182,6 +185,8 @@ pub struct EdgeConfig {
     pub api_key_header: String,
     /// KV answer reuse time in an isolate.
     pub kv_cache_ttl: Duration,
+    /// Minifier settings (defaults plus configured kept comments).
+    pub minify: crate::html::MinifyOptions,
 }
 
 impl EdgeConfig {
@@ -242,7 +247,11 @@ impl EdgeConfig {
         if http::HeaderName::from_bytes(api_key_header.as_bytes()).is_err() {
             return Err(invalid("api_key_header", format!("{api_key_header:?} is not a header name")));
         }
-        Ok(Self { origin, rules, l1, purge_token_secret, ban_refresh, rate_limits, api_key_header, kv_cache_ttl })
+        if let Some(bad) = raw.minify_kept_comments.iter().find(|c| c.trim().is_empty()) {
+            return Err(invalid("minify_kept_comments", format!("{bad:?}: an empty prefix would keep every comment")));
+        }
+        let minify = crate::html::MinifyOptions::new().with_kept_comments(raw.minify_kept_comments);
+        Ok(Self { origin, rules, l1, purge_token_secret, ban_refresh, rate_limits, api_key_header, kv_cache_ttl, minify })
     }
 
     /// Validates the `[vars]` of a wrangler.toml (as JSON): the same path the worker takes.
@@ -278,6 +287,9 @@ mod tests {
         assert!(err.to_string().contains("l1.max_ttl"), "{err}");
         let cfg = EdgeConfig::from_vars(None, Some(serde_json::json!({ "l1": { "max_bytes": 0 } }))).unwrap();
         assert_eq!(cfg.l1.max_bytes, 0);
+        let cfg = EdgeConfig::from_vars(None, Some(serde_json::json!({ "minify_kept_comments": ["google_ad_section"] }))).unwrap();
+        assert!(cfg.minify.keeps_comment(" google_ad_section_start ") && cfg.minify.keeps_comment("$") && !cfg.minify.keeps_comment("note"));
+        assert!(EdgeConfig::from_vars(None, Some(serde_json::json!({ "minify_kept_comments": [" "] }))).is_err());
     }
 
     #[test]

@@ -107,6 +107,21 @@ pub fn serve_encoding(request: &HeaderMap, stored: &mut HeaderMap, platform_br: 
     false
 }
 
+/// Whether a response gets a per-response CSP nonce: the rule asks for it and it is a full
+/// HTML page.
+pub fn wants_nonce(rule: &Rule, status: u16, headers: &HeaderMap) -> bool {
+    rule.csp_nonce && status == 200 && header_str(headers, header::CONTENT_TYPE).is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/html"))
+}
+
+/// Header changes for a page rewritten with a fresh nonce: the length changes, and validators go,
+/// since a browser revalidating with a 304 would pair its old body's nonce with the new CSP.
+pub fn nonced_headers(headers: &mut HeaderMap) {
+    for h in [header::ETAG, header::LAST_MODIFIED, header::CONTENT_LENGTH] {
+        headers.remove(h);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+}
+
 type Out = Rc<RefCell<Vec<u8>>>;
 
 /// The body pipeline: push origin bytes in, take transformed bytes out.
@@ -232,6 +247,20 @@ mod tests {
         let mut page = h(&[("vary", "Accept-Encoding")]);
         assert!(!serve_encoding(&h(&[("accept-encoding", "br")]), &mut page, true));
         assert_eq!(page["content-encoding"], "br", "the platform compresses per-response pages");
+    }
+
+    #[test]
+    fn nonce_only_for_html_pages_of_nonce_rules() {
+        let nonce = Rule { csp_nonce: true, ..Rule::default_rule() };
+        let html = h(&[("content-type", "text/html; charset=utf-8"), ("etag", "\"e\""), ("content-length", "9")]);
+        assert!(wants_nonce(&nonce, 200, &html));
+        assert!(!wants_nonce(&nonce, 404, &html));
+        assert!(!wants_nonce(&nonce, 200, &h(&[("content-type", "text/css")])));
+        assert!(!wants_nonce(&Rule::default_rule(), 200, &html));
+        let mut out = html.clone();
+        nonced_headers(&mut out);
+        assert!(out.get("etag").is_none() && out.get("content-length").is_none());
+        assert_eq!(out["cache-control"], "private, no-cache");
     }
 
     #[test]

@@ -186,8 +186,7 @@ fn finish(res: Response, inc: &Incoming, rule: &Rule, https: bool, extra: &[(&'s
     }
     let status = res.status_code();
     let mut headers = to_header_map(res.headers());
-    let is_html = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/html"));
-    let nonce = (rule.csp_nonce && is_html && status == 200).then(new_nonce).flatten();
+    let nonce = transform::wants_nonce(rule, status, &headers).then(new_nonce).flatten();
     crate::headers::apply(&rule.headers, &mut headers, https, nonce.as_deref());
     for (k, v) in extra {
         if let Ok(v) = HeaderValue::from_str(v) {
@@ -195,11 +194,7 @@ fn finish(res: Response, inc: &Incoming, rule: &Rule, https: bool, extra: &[(&'s
         }
     }
     let Some(nonce) = nonce else { return Ok(res.with_headers(to_headers(&headers)?)) };
-    // A 304 would let a browser pair its old body (old nonce) with this CSP: no validators.
-    for h in [header::ETAG, header::LAST_MODIFIED, header::CONTENT_LENGTH] {
-        headers.remove(h);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    transform::nonced_headers(&mut headers);
     let res = if inc.method == http::Method::HEAD {
         res
     } else {
@@ -301,7 +296,7 @@ fn transformed(res: Response, plan: &TransformPlan, options: MinifyOptions, qual
 /// Plans and applies transforms to an origin response: the new headers go into `headers`; the
 /// returned response carries the (possibly rewritten) body; `decide` says whether it will be
 /// cached, which picks the brotli quality.
-fn transform_origin(inc: &Incoming, rule: &Rule, res: Response, status: u16, headers: &mut HeaderMap, decide: impl FnOnce(&HeaderMap) -> bool) -> Result<Response> {
+fn transform_origin(inc: &Incoming, config: &EdgeConfig, rule: &Rule, res: Response, status: u16, headers: &mut HeaderMap, decide: impl FnOnce(&HeaderMap) -> bool) -> Result<Response> {
     let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let plan = transform::plan(rule, &inc.headers, &inc.method, status, headers);
     transform::apply_headers(&plan, headers);
@@ -309,7 +304,7 @@ fn transform_origin(inc: &Incoming, rule: &Rule, res: Response, status: u16, hea
     if !plan.rewrites_body() {
         return Ok(res);
     }
-    transformed(res, &plan, MinifyOptions::new(), compress::brotli_quality(cacheable, length))
+    transformed(res, &plan, config.minify.clone(), compress::brotli_quality(cacheable, length))
 }
 
 /// Answers from a stored response: 304 when the client's validators match, else the body.
@@ -348,7 +343,7 @@ async fn pass(req: Request, config: &EdgeConfig, inc: &Incoming, rule: &Rule, re
     if !paths.is_empty() {
         invalidate(config, inc, &paths).await;
     }
-    let res = transform_origin(inc, rule, res, status, &mut headers, |_| false)?;
+    let res = transform_origin(inc, config, rule, res, status, &mut headers, |_| false)?;
     let manual = transform::serve_encoding(&inc.headers, &mut headers, rule.csp_nonce);
     annotate(&mut headers, rule, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some(reason), ..Default::default() });
     let (_, body) = res.into_parts();
@@ -486,7 +481,7 @@ fn fill(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, pri
     let status = res.status_code();
     let mut headers = to_header_map(res.headers());
     let mut decision = None;
-    let mut res = transform_origin(inc, rule, res, status, &mut headers, |h| {
+    let mut res = transform_origin(inc, config, rule, res, status, &mut headers, |h| {
         let d = policy::response_cacheability(rule, &inc.path, &inc.headers, status, h, now);
         let store = matches!(d, Cacheability::Store(_));
         decision = Some(d);
@@ -628,7 +623,7 @@ fn refresh_in_background(config: Rc<EdgeConfig>, inc: &Incoming, rule: Rule, pri
                 let status = r.status_code();
                 let mut headers = to_header_map(r.headers());
                 let decide = |h: &HeaderMap| matches!(policy::response_cacheability(&rule, &inc.path, &inc.headers, status, h, now), Cacheability::Store(_));
-                let Ok(body) = transform_origin(&inc, &rule, r, status, &mut headers, decide) else { return };
+                let Ok(body) = transform_origin(&inc, &config, &rule, r, status, &mut headers, decide) else { return };
                 if let Cacheability::Store(meta) = policy::response_cacheability(&rule, &inc.path, &inc.headers, status, &headers, now) {
                     let store_headers = policy::headers_to_store(&headers);
                     let ttl = meta.storage_ttl_secs(now, policy::keep_after_expiry_secs(&store_headers));

@@ -43,7 +43,6 @@ pub const DEFAULT_MAX_MEMORY: usize = 4 * 1024 * 1024;
 
 /// What the minifier does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
 pub struct MinifyOptions {
     collapse_whitespace: bool,
     remove_comments: bool,
