@@ -4,7 +4,8 @@
 //! after that delay, with those headers, and counts hits per path; without `body` it echoes the
 //! request as JSON. When a `header=ETag:...` is set, conditional GETs get a 304.
 //! `repeat=N` repeats `body` N times (up to 64 MiB). `after=N&then_status=S` switches to status `S` from hit `N+1` on (an origin that starts
-//! failing). `GET /_lab/hits?path=/lab/x` reads a path's hit count; `DELETE /_lab/hits` resets all.
+//! failing); `after=N&then_header=Name:Value` likewise replaces a header (an origin whose caching
+//! headers change). `GET /_lab/hits?path=/lab/x` reads a path's hit count; `DELETE /_lab/hits` resets all.
 
 use super::{AppError, AppState};
 use crate::conditional::{is_not_modified, Validators};
@@ -54,6 +55,7 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
     let mut fixed_body: Option<String> = None;
     let (mut after, mut then_status) = (None::<u64>, None::<StatusCode>);
     let mut repeat = 1usize;
+    let mut then_headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     let bad = |m: String| AppError::Client(StatusCode::BAD_REQUEST, m);
     for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
         match &*k {
@@ -69,6 +71,12 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
             }
             "body" => fixed_body = Some(v.into_owned()),
             "repeat" => repeat = v.parse().map_err(|_| bad(format!("bad repeat {v:?}")))?,
+            "then_header" => {
+                let (name, value) = v.split_once(':').ok_or_else(|| bad(format!("then_header must be Name:Value, got {v:?}")))?;
+                let name = HeaderName::try_from(name.trim()).map_err(|_| bad(format!("bad header name {name:?}")))?;
+                let value = HeaderValue::try_from(value.trim()).map_err(|_| bad(format!("bad header value {value:?}")))?;
+                then_headers.push((name, value));
+            }
             "after" => after = Some(v.parse().map_err(|_| bad(format!("bad after {v:?}")))?),
             "then_status" => {
                 then_status = Some(v.parse::<u16>().ok().and_then(|s| StatusCode::from_u16(s).ok()).ok_or_else(|| bad(format!("bad then_status {v:?}")))?)
@@ -76,9 +84,11 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
             _ => {}
         }
     }
-    if let (Some(after), Some(then)) = (after, then_status) {
-        if hit > after {
-            status = then;
+    if after.is_some_and(|a| hit > a) {
+        status = then_status.unwrap_or(status);
+        for (name, value) in then_headers {
+            headers.retain(|(n, _)| *n != name);
+            headers.push((name, value));
         }
     }
     // Read the whole request body (bounded) so the echo can report its size: proves the edge

@@ -122,6 +122,20 @@ for (const [name, header, detail] of [
   });
 }
 
+test('hit-for-pass never keeps a key uncached once the origin allows caching', async () => {
+  const url = `${lab('/lab/c/hfp', 'Cache-Control: no-store')}&after=1&then_header=${encodeURIComponent('Cache-Control: max-age=60')}`;
+  const a = await get(url);
+  assert.equal(a.x, 'MISS');
+  assert.match(a.cs, /detail=no-store/);
+  const b = await get(url);
+  assert.equal(b.x, 'MISS', 'passed straight to the origin (hit-for-pass)...');
+  assert.match(b.cs, /stored/, '...whose now-cacheable answer is stored at once');
+  let c;
+  for (let i = 0; i < 20 && (c = await get(url)).x !== 'HIT'; i++) await sleep(25);
+  assert.equal(c.x, 'HIT');
+  assert.equal(await hits('/lab/c/hfp'), 2);
+});
+
 test('Authorization: requests bypass, answers are never shared', async () => {
   const url = lab('/lab/c/auth', 'Cache-Control: public, max-age=60');
   const a = await get(url, { headers: { authorization: 'Bearer alice' } });

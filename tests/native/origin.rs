@@ -169,6 +169,9 @@ async fn lab_routes_set_status_headers_and_count_hits() {
     assert_eq!(o.get("/lab/x?status=99").await.0.status(), StatusCode::BAD_REQUEST);
     assert_eq!(o.get("/lab/f?after=1&then_status=503").await.0.status(), StatusCode::OK);
     assert_eq!(o.get("/lab/f?after=1&then_status=503").await.0.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let url = "/lab/g?header=Cache-Control:no-store&after=1&then_header=Cache-Control:max-age=60";
+    assert_eq!(o.get(url).await.0.headers()["cache-control"], "no-store");
+    assert_eq!(o.get(url).await.0.headers()["cache-control"], "max-age=60");
 
     let without = TestOrigin::new(false);
     assert_eq!(without.get("/lab/a").await.0.status(), StatusCode::NOT_FOUND);
