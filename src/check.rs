@@ -3,8 +3,11 @@
 
 use crate::config::EdgeConfig;
 
-/// The outcome per environment (`""` is the top level): rule count, or the error.
-pub fn check_wrangler_toml(text: &str) -> Result<Vec<(String, Result<usize, String>)>, String> {
+/// One environment's outcome: its name (`""` for the top level) and rule count, or the error.
+pub type EnvCheck = (String, Result<usize, String>);
+
+/// The outcome per environment.
+pub fn check_wrangler_toml(text: &str) -> Result<Vec<EnvCheck>, String> {
     let doc: serde_json::Value = toml::from_str(text).map_err(|e| format!("wrangler.toml does not parse: {e}"))?;
     let mut out = Vec::new();
     let mut check = |env: String, vars: Option<&serde_json::Value>| {

@@ -3,7 +3,7 @@
 
 use crate::cache::CacheControl;
 use crate::compress::{self, BrotliEncoder, Coding};
-use crate::html::{Minifier, MinifyOptions};
+use crate::html::{BoxedSink, Minifier, MinifyOptions};
 use crate::rules::Rule;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::Method;
@@ -28,7 +28,7 @@ impl TransformPlan {
     }
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -123,11 +123,13 @@ pub fn nonced_headers(headers: &mut HeaderMap) {
 }
 
 type Out = Rc<RefCell<Vec<u8>>>;
+/// The brotli stage, shared with the minifier's sink (which writes into it).
+type BrotliCell = Rc<RefCell<Option<BrotliEncoder<BoxedSink>>>>;
 
 /// The body pipeline: push origin bytes in, take transformed bytes out.
 pub struct BodyTransform {
     minifier: Option<Minifier>,
-    brotli: Rc<RefCell<Option<BrotliEncoder<Box<dyn FnMut(&[u8])>>>>>,
+    brotli: BrotliCell,
     out: Out,
 }
 
@@ -136,10 +138,10 @@ impl BodyTransform {
     /// (`plan.minify` runs the HTML stage with `minify`'s options, which may be nonce-only.)
     pub fn new(plan: &TransformPlan, minify: MinifyOptions, brotli_quality: u32) -> Self {
         let out: Out = Rc::new(RefCell::new(Vec::new()));
-        let brotli: Rc<RefCell<Option<BrotliEncoder<Box<dyn FnMut(&[u8])>>>>> = Rc::new(RefCell::new(None));
+        let brotli: BrotliCell = Rc::new(RefCell::new(None));
         if plan.coding == Some(Coding::Br) {
             let o = out.clone();
-            let sink: Box<dyn FnMut(&[u8])> = Box::new(move |b: &[u8]| o.borrow_mut().extend_from_slice(b));
+            let sink: BoxedSink = Box::new(move |b: &[u8]| o.borrow_mut().extend_from_slice(b));
             *brotli.borrow_mut() = Some(BrotliEncoder::new(brotli_quality, sink));
         }
         let minifier = plan.minify.then(|| {

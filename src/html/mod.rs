@@ -178,10 +178,12 @@ pub fn minify_json_script(body: &str) -> Option<String> {
 }
 
 type Sink = Rc<RefCell<dyn FnMut(&[u8])>>;
+/// A boxed byte sink (lol_html's output, the brotli stage's output).
+pub type BoxedSink = Box<dyn FnMut(&[u8])>;
 
 /// A streaming minifier: push bytes in, rewritten bytes come out through the sink.
 pub struct Minifier {
-    rewriter: Option<HtmlRewriter<'static, Box<dyn FnMut(&[u8])>>>,
+    rewriter: Option<HtmlRewriter<'static, BoxedSink>>,
     sink: Sink,
     /// Set once lol_html bailed out: input goes to the sink unmodified from then on.
     passthrough: bool,
@@ -276,7 +278,7 @@ impl Minifier {
             }));
         }
         let out = sink.clone();
-        let write: Box<dyn FnMut(&[u8])> = Box::new(move |bytes: &[u8]| (out.borrow_mut())(bytes));
+        let write: BoxedSink = Box::new(move |bytes: &[u8]| (out.borrow_mut())(bytes));
         let mut settings = Settings::new().with_memory_settings(
             MemorySettings::new().with_max_allowed_memory_usage(options.max_memory).with_graceful_bail_out_on_memory_limit_exceeded(true),
         );
