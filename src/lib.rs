@@ -15,6 +15,7 @@ pub mod compress;
 pub mod conditional;
 pub mod headers;
 pub mod html;
+pub mod image;
 pub mod config;
 pub mod metrics;
 pub mod proxy;
