@@ -90,6 +90,18 @@ pub struct L1Settings {
     pub max_ttl: Duration,
 }
 
+impl L1Settings {
+    /// The largest body kept in L1; 0 when L1 is off.
+    pub fn entry_limit(&self) -> usize {
+        if self.max_bytes > 0 { self.max_entry_bytes } else { 0 }
+    }
+
+    /// Whether a body of `len` bytes may be kept in L1.
+    pub fn admits(&self, len: usize) -> bool {
+        self.max_bytes > 0 && len <= self.max_entry_bytes
+    }
+}
+
 /// L1 defaults: 8 MiB per isolate, entries up to 256 KiB, served at most 5 s.
 pub const L1_DEFAULTS: L1Settings = L1Settings { max_bytes: 8 << 20, max_entry_bytes: 256 << 10, max_ttl: Duration::from_secs(5) };
 
@@ -287,6 +299,10 @@ mod tests {
         assert!(err.to_string().contains("l1.max_ttl"), "{err}");
         let cfg = EdgeConfig::from_vars(None, Some(serde_json::json!({ "l1": { "max_bytes": 0 } }))).unwrap();
         assert_eq!(cfg.l1.max_bytes, 0);
+        assert_eq!(cfg.l1.entry_limit(), 0, "L1 off keeps nothing");
+        assert!(!cfg.l1.admits(0));
+        assert_eq!(L1_DEFAULTS.entry_limit(), 256 << 10);
+        assert!(L1_DEFAULTS.admits(256 << 10) && !L1_DEFAULTS.admits((256 << 10) + 1));
         let cfg = EdgeConfig::from_vars(None, Some(serde_json::json!({ "minify_kept_comments": ["google_ad_section"] }))).unwrap();
         assert!(cfg.minify.keeps_comment(" google_ad_section_start ") && cfg.minify.keeps_comment("$") && !cfg.minify.keeps_comment("note"));
         assert!(EdgeConfig::from_vars(None, Some(serde_json::json!({ "minify_kept_comments": [" "] }))).is_err());

@@ -77,6 +77,21 @@ pub fn annotate(headers: &mut HeaderMap, rule: &Rule, outcome: CacheOutcome, det
     }
 }
 
+/// Whether a stored answer becomes a `304 Not Modified` for this request (RFC 9110 §13.2: only
+/// for a stored 200 whose validators match the client's conditionals). When it does, the fields
+/// describing the body are dropped from `headers`.
+pub fn not_modified(request: &HeaderMap, status: u16, headers: &mut HeaderMap) -> bool {
+    let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok());
+    let last_modified = headers.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok()).and_then(|v| httpdate::parse_http_date(v).ok());
+    if status != 200 || !crate::conditional::is_not_modified(request, crate::conditional::Validators { etag, last_modified }) {
+        return false;
+    }
+    for name in [header::CONTENT_LENGTH, header::CONTENT_TYPE, header::CONTENT_ENCODING] {
+        headers.remove(name);
+    }
+    true
+}
+
 /// Client headers for a response served from a stored entry at `now`: the stored headers,
 /// `Age` (RFC 9111 §5.1), and [`annotate`].
 pub fn served_headers(stored: &HeaderMap, meta: &CacheMeta, rule: &Rule, now: u64, outcome: CacheOutcome, detail: &StatusDetail<'_>) -> HeaderMap {
@@ -131,6 +146,28 @@ mod tests {
         assert_eq!(back["content-encoding"], "br");
         assert!(back.get(META_HEADER).is_none());
         assert!(from_storage(&h).is_none(), "foreign entries are ignored");
+    }
+
+    #[test]
+    fn not_modified_only_for_matching_200s() {
+        let mut request = HeaderMap::new();
+        request.insert("if-none-match", HeaderValue::from_static("W/\"e\""));
+        let stored = |h: &mut HeaderMap| {
+            h.insert("etag", HeaderValue::from_static("W/\"e\""));
+            h.insert("content-length", HeaderValue::from_static("10"));
+            h.insert("content-type", HeaderValue::from_static("text/css"));
+            h.insert("content-encoding", HeaderValue::from_static("br"));
+        };
+        let mut h = HeaderMap::new();
+        stored(&mut h);
+        assert!(not_modified(&request, 200, &mut h));
+        assert!(h.get("content-length").is_none() && h.get("content-type").is_none() && h.get("content-encoding").is_none());
+        assert_eq!(h["etag"], "W/\"e\"");
+        let mut h = HeaderMap::new();
+        stored(&mut h);
+        assert!(!not_modified(&request, 404, &mut h), "only a stored 200 answers 304");
+        assert!(!not_modified(&HeaderMap::new(), 200, &mut h), "no conditional, no 304");
+        assert_eq!(h["content-length"], "10", "untouched when not a 304");
     }
 
     #[test]

@@ -10,9 +10,8 @@ mod store;
 use crate::cache::key::primary_key;
 use crate::cache::policy::{self, Cacheability, FILL_REQUEST_STRIP};
 use crate::cache::status::{CacheOutcome, StatusDetail};
-use crate::cache::stored::{annotate, served_headers};
+use crate::cache::stored::{self, annotate, served_headers};
 use crate::cache::Freshness;
-use crate::conditional::{is_not_modified, Validators};
 use crate::config::{ConfigError, EdgeConfig};
 use crate::proxy::{self, ClientInfo};
 use crate::compress;
@@ -30,7 +29,7 @@ use worker::*;
 const HEALTH_PATH: &str = "/__edgelayer/health";
 /// The purge endpoint.
 const PURGE_PATH: &str = "/__edgelayer/purge";
-/// KV binding: ban list (purges), and later rate-limit tiers and allow/deny lists.
+/// KV binding: ban list (purges), rate-limit tiers, allow and deny lists.
 const KV_BINDING: &str = "EDGE_KV";
 /// Durable Object binding used for exact counters.
 const LIMITER_BINDING: &str = "RATE_LIMITER";
@@ -312,12 +311,7 @@ fn serve_stored(inc: &Incoming, rule: &Rule, meta: &crate::cache::CacheMeta, sto
     let now = now_ms() as u64;
     let mut headers = served_headers(stored, meta, rule, now, outcome, &detail);
     let manual = transform::serve_encoding(&inc.headers, &mut headers, rule.csp_nonce);
-    let etag = stored.get(header::ETAG).and_then(|v| v.to_str().ok());
-    let last_modified = stored.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok()).and_then(|v| httpdate::parse_http_date(v).ok());
-    if meta.status == 200 && is_not_modified(&inc.headers, Validators { etag, last_modified }) {
-        headers.remove(header::CONTENT_LENGTH);
-        headers.remove(header::CONTENT_TYPE);
-        headers.remove(header::CONTENT_ENCODING);
+    if stored::not_modified(&inc.headers, meta.status, &mut headers) {
         return respond(inc, 304, headers, ResponseBody::Empty, timing, false);
     }
     respond(inc, meta.status, headers, body, timing, manual)
@@ -372,17 +366,15 @@ async fn ranged(req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming, ru
     if let Ok(Lookup::Found(found)) = store::lookup(&primary, &inc.headers, &bans, range).await {
         if found.meta.freshness(now) == Freshness::Fresh {
             let status = found.response.status_code();
-            // The origin's headers, with the platform's cut of the body (length and range).
-            let mut headers = found.headers.clone();
+            let meta = found.meta;
+            let mut headers = served_headers(&found.headers, &meta, rule, now, CacheOutcome::Hit, &StatusDetail { ttl: Some(meta.ttl_secs(now)), ..Default::default() });
+            // The platform's cut of the body: its length and range replace the stored ones.
             for name in [header::CONTENT_LENGTH, header::CONTENT_RANGE] {
                 match found.response.headers().get(name.as_str())?.and_then(|v| HeaderValue::from_str(&v).ok()) {
                     Some(v) => headers.insert(name, v),
                     None => headers.remove(name),
                 };
             }
-            let meta = found.meta;
-            headers.insert(header::AGE, HeaderValue::from(meta.age_secs(now)));
-            annotate(&mut headers, rule, CacheOutcome::Hit, &StatusDetail { ttl: Some(meta.ttl_secs(now)), ..Default::default() });
             let (_, body) = found.response.into_parts();
             let status = if status == 206 { 206 } else { meta.status };
             let manual = headers.contains_key(header::CONTENT_ENCODING);
@@ -406,45 +398,37 @@ async fn cached(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incomin
         }
     }
 
-    if store::is_hit_for_pass(&primary, now) {
-        let mut timing = Timing::default();
-        return match fetch_origin(inc, config, None, true, &[], &mut timing).await {
-            Ok(res) => fill(ctx, config, inc, rule, &primary, res, CacheOutcome::Miss, false, None, timing),
-            Err(e) => {
-                console_error!("edgelayer: origin fetch failed: {e}");
-                inc.error(502, "origin unreachable")
-            }
-        };
-    }
+    // Hit-for-pass: the key's last answer was uncacheable; skip lookup and collapsing.
     let mut vary_miss = false;
-    match store::lookup(&primary, &inc.headers, &bans, None).await {
-        Ok(Lookup::Found(found)) => match found.meta.freshness(now) {
-            Freshness::Fresh => return serve_hit(inc, config, rule, &primary, found, now).await,
-            Freshness::Stale { while_revalidate: true, .. } => {
-                let (meta, headers) = (found.meta.clone(), found.headers.clone());
-                let refresh = refresh_in_background(config.clone(), inc, rule.clone(), primary.clone(), meta.clone(), headers.clone());
-                ctx.wait_until(refresh);
-                let (_, body) = found.response.into_parts();
-                let detail = StatusDetail { ttl: Some(meta.ttl_secs(now)), ..Default::default() };
-                return serve_stored(inc, rule, &meta, &headers, body, CacheOutcome::Updating, detail, &timing);
-            }
-            Freshness::Stale { if_error, .. } => return revalidate(ctx, config, inc, rule, &primary, found, if_error).await,
-        },
-        Ok(Lookup::Miss { vary_miss: v }) => vary_miss = v,
-        Err(e) => console_error!("edgelayer: cache lookup failed: {e}"),
-    }
-
-    let guard = match store::collapse(&primary).await {
-        Collapse::Leader(g) => Some(g),
-        Collapse::Followed => {
-            if let Ok(Lookup::Found(found)) = store::lookup(&primary, &inc.headers, &bans, None).await {
-                if found.meta.freshness(now_ms() as u64) == Freshness::Fresh {
-                    return serve_hit(inc, config, rule, &primary, found, now_ms() as u64).await;
+    let mut guard = None;
+    if !store::is_hit_for_pass(&primary, now) {
+        match store::lookup(&primary, &inc.headers, &bans, None).await {
+            Ok(Lookup::Found(found)) => match found.meta.freshness(now) {
+                Freshness::Fresh => return serve_hit(inc, config, rule, &primary, found, now).await,
+                Freshness::Stale { while_revalidate: true, .. } => {
+                    let (meta, headers) = (found.meta.clone(), found.headers.clone());
+                    let refresh = refresh_in_background(config.clone(), inc, rule.clone(), primary.clone(), meta.clone(), headers.clone());
+                    ctx.wait_until(refresh);
+                    let (_, body) = found.response.into_parts();
+                    let detail = StatusDetail { ttl: Some(meta.ttl_secs(now)), ..Default::default() };
+                    return serve_stored(inc, rule, &meta, &headers, body, CacheOutcome::Updating, detail, &timing);
+                }
+                Freshness::Stale { if_error, .. } => return revalidate(ctx, config, inc, rule, &primary, found, if_error).await,
+            },
+            Ok(Lookup::Miss { vary_miss: v }) => vary_miss = v,
+            Err(e) => console_error!("edgelayer: cache lookup failed: {e}"),
+        }
+        match store::collapse(&primary).await {
+            Collapse::Leader(g) => guard = Some(g),
+            Collapse::Followed => {
+                if let Ok(Lookup::Found(found)) = store::lookup(&primary, &inc.headers, &bans, None).await {
+                    if found.meta.freshness(now_ms() as u64) == Freshness::Fresh {
+                        return serve_hit(inc, config, rule, &primary, found, now_ms() as u64).await;
+                    }
                 }
             }
-            None
         }
-    };
+    }
     let mut timing = Timing::default();
     let res = match fetch_origin(inc, config, None, true, &[], &mut timing).await {
         Ok(r) => r,
@@ -459,11 +443,7 @@ async fn cached(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incomin
 /// A fresh hit from L2; small bodies are also kept in L1.
 async fn serve_hit(inc: &Incoming, config: &EdgeConfig, rule: &Rule, primary: &str, found: Found, now: u64) -> Result<Response> {
     let detail = StatusDetail { ttl: Some(found.meta.ttl_secs(now)), ..Default::default() };
-    let small = found
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|n| config.l1.max_bytes > 0 && n <= config.l1.max_entry_bytes);
+    let small = found.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()).is_some_and(|n| config.l1.admits(n));
     let Found { meta, headers, mut response } = found;
     if small {
         let body = response.bytes().await?;
@@ -505,11 +485,8 @@ fn fill(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, pri
     }
     annotate(&mut headers, rule, outcome, &detail);
     let manual = transform::serve_encoding(&inc.headers, &mut headers, rule.csp_nonce);
+    // For HEAD the GET body feeds the cache copy only; `respond` sends none.
     let (_, body) = res.into_parts();
-    if inc.method == http::Method::HEAD {
-        // The GET body feeds the cache copy only.
-        return respond(inc, status, headers, ResponseBody::Empty, &timing, manual);
-    }
     respond(inc, status, headers, body, &timing, manual)
 }
 
@@ -517,7 +494,7 @@ fn fill(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, pri
 async fn store_in_background(config: Rc<EdgeConfig>, primary: String, request: HeaderMap, meta: crate::cache::CacheMeta, headers: HeaderMap, mut copy: Response, ttl: u64, guard: Option<store::LeaderGuard>) {
     // Read up to the L1 entry size: small bodies (length known or not, e.g. after minify or
     // brotli) are stored from bytes and kept in L1; larger ones continue as a stream.
-    let limit = if config.l1.max_bytes > 0 { config.l1.max_entry_bytes } else { 0 };
+    let limit = config.l1.entry_limit();
     let result = async {
         let mut upstream = copy.stream()?;
         let mut buf = Vec::new();
