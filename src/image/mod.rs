@@ -1,6 +1,12 @@
-//! Image resizing requests (issue 5, in progress): the Cloudflare-compatible URL grammar with
-//! its abuse guards ([`params`]) and output-format negotiation from `Accept` ([`negotiate`]).
-//! Pure: the decode/resize/encode stage and the glue come next.
+//! Image resizing and format negotiation (Cloudflare's `/cdn-cgi/image/` URLs, and rules with
+//! `images = "auto"`): the URL grammar and its abuse guards ([`params`]), signed URLs
+//! ([`sign`]), output geometry ([`geometry`]), `Accept` negotiation ([`negotiate`]) and the
+//! decode → resize → encode pipeline that never returns more bytes than the source
+//! ([`process`]). Pure: the Worker glue fetches the source and caches the variant.
 
+pub mod exif;
+pub mod geometry;
 pub mod negotiate;
 pub mod params;
+pub mod process;
+pub mod sign;

@@ -89,8 +89,11 @@ pub fn candidates(request: FormatRequest, accept: &str, source: OutputFormat, ha
             }
         }
     }
-    if !out.contains(&source) {
-        out.push(source);
+    // The source format last, or (for a WebP source and a client without WebP) the classic
+    // format that keeps the image's alpha.
+    let last = if accepts(accept, source) { source } else if has_alpha { OutputFormat::Png } else { OutputFormat::Jpeg };
+    if !out.contains(&last) {
+        out.push(last);
     }
     out
 }
@@ -135,5 +138,7 @@ mod tests {
         assert_eq!(candidates(FormatRequest::Auto, CURL, Jpeg, false), [Jpeg]);
         assert_eq!(candidates(FormatRequest::Webp, CURL, Jpeg, false), [Webp, Jpeg], "an explicit format is honoured");
         assert_eq!(candidates(FormatRequest::Jpeg, CHROME, Png, true), [Png], "JPEG cannot carry alpha");
+        assert_eq!(candidates(FormatRequest::Auto, CURL, Webp, false), [Jpeg], "a WebP source for a client without WebP");
+        assert_eq!(candidates(FormatRequest::Auto, CURL, Webp, true), [Png]);
     }
 }

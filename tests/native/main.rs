@@ -2,6 +2,7 @@
 
 mod config;
 mod harness;
+mod image;
 mod minify;
 mod origin;
 mod tree;
