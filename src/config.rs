@@ -93,7 +93,11 @@ pub struct L1Settings {
 impl L1Settings {
     /// The largest body kept in L1; 0 when L1 is off.
     pub fn entry_limit(&self) -> usize {
-        if self.max_bytes > 0 { self.max_entry_bytes } else { 0 }
+        if self.max_bytes > 0 {
+            self.max_entry_bytes
+        } else {
+            0
+        }
     }
 
     /// Whether a body of `len` bytes may be kept in L1.
@@ -131,6 +135,97 @@ pub struct RawConfig {
     /// Comment prefixes the minifier keeps, besides its defaults (framework markers).
     #[serde(default)]
     pub minify_kept_comments: Vec<String>,
+    /// Image resizing settings.
+    pub images: Option<RawImages>,
+}
+
+/// `[vars.EDGELAYER.images]` as written; every field optional (defaults in
+/// [`crate::image::params::ImageLimits`] and [`crate::image::process::ImageSettings`]).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawImages {
+    /// Allowed widths and heights (before `dpr`).
+    pub widths: Option<Vec<u32>>,
+    /// Allowed qualities.
+    pub qualities: Option<Vec<u8>>,
+    /// Largest output side.
+    pub max_dimension: Option<u32>,
+    /// Largest source in bytes.
+    pub max_source_bytes: Option<u64>,
+    /// Largest source in pixels.
+    pub max_source_pixels: Option<u64>,
+    /// Default JPEG quality.
+    pub jpeg_quality: Option<u8>,
+    /// Default AVIF quality.
+    pub avif_quality: Option<u8>,
+    /// AVIF encoder speed 1..=10.
+    pub avif_speed: Option<u8>,
+    /// Largest output side AVIF is tried for.
+    pub avif_max_side: Option<u32>,
+    /// Name of the secret holding the URL signing key; set: unsigned URLs are refused.
+    pub signing_key_secret: Option<String>,
+    /// On a decode or encode failure: `error` (default: 4xx/5xx) or `original` (the source bytes).
+    pub onerror: Option<String>,
+}
+
+/// Validated image settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImageConfig {
+    /// What URLs may ask for.
+    pub limits: crate::image::params::ImageLimits,
+    /// Engine settings.
+    pub settings: crate::image::process::ImageSettings,
+    /// Secret name of the signing key, when URLs must be signed.
+    pub signing_key_secret: Option<String>,
+    /// Serve the original bytes when processing fails.
+    pub onerror_original: bool,
+}
+
+impl ImageConfig {
+    fn from_raw(raw: RawImages) -> Result<Self, ConfigError> {
+        let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
+        let d = Self::default();
+        let max_dimension = raw.max_dimension.unwrap_or(d.limits.max_dimension);
+        if !(16..=16384).contains(&max_dimension) {
+            return Err(invalid("images.max_dimension", format!("{max_dimension} is not within 16..=16384")));
+        }
+        let widths = raw.widths.unwrap_or(d.limits.widths);
+        if widths.is_empty() || widths.iter().any(|w| *w == 0 || *w > max_dimension) {
+            return Err(invalid("images.widths", format!("{widths:?}: need at least one width, each 1..={max_dimension}")));
+        }
+        let qualities = raw.qualities.unwrap_or(d.limits.qualities);
+        if qualities.is_empty() || qualities.iter().any(|q| !(1..=100).contains(q)) {
+            return Err(invalid("images.qualities", format!("{qualities:?}: need at least one quality, each 1..=100")));
+        }
+        let quality = |field: &'static str, v: Option<u8>, default: u8| match v.unwrap_or(default) {
+            q @ 1..=100 => Ok(q),
+            q => Err(invalid(field, format!("{q} is not within 1..=100"))),
+        };
+        let avif_speed = raw.avif_speed.unwrap_or(d.settings.avif_speed);
+        if !(1..=10).contains(&avif_speed) {
+            return Err(invalid("images.avif_speed", format!("{avif_speed} is not within 1..=10")));
+        }
+        let settings = crate::image::process::ImageSettings {
+            max_source_bytes: raw.max_source_bytes.unwrap_or(d.settings.max_source_bytes),
+            max_source_pixels: raw.max_source_pixels.unwrap_or(d.settings.max_source_pixels),
+            jpeg_quality: quality("images.jpeg_quality", raw.jpeg_quality, d.settings.jpeg_quality)?,
+            avif_quality: quality("images.avif_quality", raw.avif_quality, d.settings.avif_quality)?,
+            avif_speed,
+            avif_max_side: raw.avif_max_side.unwrap_or(d.settings.avif_max_side),
+        };
+        if settings.max_source_bytes == 0 || settings.max_source_pixels == 0 {
+            return Err(invalid("images.max_source_bytes", "source limits must be above 0".into()));
+        }
+        let onerror_original = match raw.onerror.as_deref().unwrap_or("error") {
+            "error" => false,
+            "original" => true,
+            other => return Err(invalid("images.onerror", format!("{other:?} is not error or original"))),
+        };
+        if raw.signing_key_secret.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid("images.signing_key_secret", "must not be empty".into()));
+        }
+        Ok(Self { limits: crate::image::params::ImageLimits { widths, qualities, max_dimension }, settings, signing_key_secret: raw.signing_key_secret, onerror_original })
+    }
 }
 
 /// A rate-limit policy as written.
@@ -199,6 +294,8 @@ pub struct EdgeConfig {
     pub kv_cache_ttl: Duration,
     /// Minifier settings (defaults plus configured kept comments).
     pub minify: crate::html::MinifyOptions,
+    /// Image resizing.
+    pub images: ImageConfig,
 }
 
 impl EdgeConfig {
@@ -263,7 +360,8 @@ impl EdgeConfig {
             return Err(invalid("minify_kept_comments", format!("{bad:?}: an empty prefix would keep every comment")));
         }
         let minify = crate::html::MinifyOptions::new().with_kept_comments(raw.minify_kept_comments);
-        Ok(Self { origin, rules, l1, purge_token_secret, ban_refresh, rate_limits, api_key_header, kv_cache_ttl, minify })
+        let images = ImageConfig::from_raw(raw.images.unwrap_or_default())?;
+        Ok(Self { origin, rules, l1, purge_token_secret, ban_refresh, rate_limits, api_key_header, kv_cache_ttl, minify, images })
     }
 
     /// Validates the `[vars]` of a wrangler.toml (as JSON): the same path the worker takes.
@@ -306,6 +404,26 @@ mod tests {
         let cfg = EdgeConfig::from_vars(None, Some(serde_json::json!({ "minify_kept_comments": ["google_ad_section"] }))).unwrap();
         assert!(cfg.minify.keeps_comment(" google_ad_section_start ") && cfg.minify.keeps_comment("$") && !cfg.minify.keeps_comment("note"));
         assert!(EdgeConfig::from_vars(None, Some(serde_json::json!({ "minify_kept_comments": [" "] }))).is_err());
+    }
+
+    #[test]
+    fn image_settings_validate() {
+        let cfg = EdgeConfig::from_vars(None, Some(serde_json::json!({ "images": { "widths": [320, 640], "avif_speed": 8, "onerror": "original" } }))).unwrap();
+        assert_eq!(cfg.images.limits.widths, [320, 640]);
+        assert_eq!(cfg.images.settings.avif_speed, 8);
+        assert!(cfg.images.onerror_original);
+        for (bad, field) in [
+            (serde_json::json!({ "widths": [] }), "images.widths"),
+            (serde_json::json!({ "widths": [99999] }), "images.widths"),
+            (serde_json::json!({ "qualities": [0] }), "images.qualities"),
+            (serde_json::json!({ "avif_speed": 11 }), "images.avif_speed"),
+            (serde_json::json!({ "jpeg_quality": 101 }), "images.jpeg_quality"),
+            (serde_json::json!({ "onerror": "redirect" }), "images.onerror"),
+            (serde_json::json!({ "max_source_pixels": 0 }), "images.max_source_bytes"),
+        ] {
+            let err = EdgeConfig::from_vars(None, Some(serde_json::json!({ "images": bad }))).unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! core. Decisions come from the core: rules ([`crate::rules`]), cache policy
 //! ([`crate::cache`]), header policy and error bodies ([`crate::proxy`]).
 
+mod images;
 mod limit;
 mod limiter;
 mod purge;
@@ -12,10 +13,10 @@ use crate::cache::policy::{self, Cacheability, FILL_REQUEST_STRIP};
 use crate::cache::status::{CacheOutcome, StatusDetail};
 use crate::cache::stored::{self, annotate, served_headers};
 use crate::cache::Freshness;
-use crate::config::{ConfigError, EdgeConfig};
-use crate::proxy::{self, ClientInfo};
 use crate::compress;
+use crate::config::{ConfigError, EdgeConfig};
 use crate::html::MinifyOptions;
+use crate::proxy::{self, ClientInfo};
 use crate::rules::Rule;
 use crate::transform::{self, BodyTransform, TransformPlan};
 use futures_util::StreamExt;
@@ -155,7 +156,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         PURGE_PATH => return purge::handle(req, &env, &config, &inc).await,
         _ => {}
     }
-    let rule = config.rules.match_request(&inc.method, &inc.host, &inc.path);
+    // Image URLs take the rule of their source path (its TTLs, tags and headers).
+    let image = images::ImageRequest::from_url(&inc.path, inc.url.query());
+    let rule = match &image {
+        Some(i) => config.rules.match_request(&http::Method::GET, &inc.host, &i.source_path),
+        None => config.rules.match_request(&inc.method, &inc.host, &inc.path),
+    };
     let https = inc.url.scheme() == "https";
     if rule.https_redirect && !https {
         let mut target = inc.url.clone();
@@ -168,10 +174,19 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         limit::Verdict::Respond(res) => return finish(res, &inc, rule, https, &[]),
         limit::Verdict::Proceed(h) => h,
     };
-    let res = match policy::request_cacheability(&inc.method, &inc.headers, rule) {
-        Err(reason) => pass(req, &config, &inc, rule, reason.as_str()).await?,
-        Ok(()) if inc.headers.contains_key(header::RANGE) => ranged(req, &env, &config, &inc, rule).await?,
-        Ok(()) => cached(&env, &ctx, &config, &inc, rule).await?,
+    let image = image.or_else(|| {
+        let plain_get = matches!(inc.method, http::Method::GET | http::Method::HEAD) && !inc.headers.contains_key(header::RANGE);
+        (rule.images_auto && plain_get).then(|| images::ImageRequest::auto(&inc.path, inc.url.query()))
+    });
+    // Whether the image may come from (and go to) the shared cache.
+    let shared = policy::request_cacheability(&http::Method::GET, &inc.headers, rule);
+    let res = match image {
+        Some(i) if !i.auto || shared.is_ok() => images::handle(&env, &ctx, &config, &inc, rule, i, shared).await?,
+        _ => match policy::request_cacheability(&inc.method, &inc.headers, rule) {
+            Err(reason) => pass(req, &config, &inc, rule, reason.as_str()).await?,
+            Ok(()) if inc.headers.contains_key(header::RANGE) => ranged(req, &env, &config, &inc, rule).await?,
+            Ok(()) => cached(&env, &ctx, &config, &inc, rule).await?,
+        },
     };
     finish(res, &inc, rule, https, &limit_headers)
 }
@@ -192,7 +207,9 @@ fn finish(res: Response, inc: &Incoming, rule: &Rule, https: bool, extra: &[(&'s
             headers.insert(HeaderName::from_static(k), v);
         }
     }
-    let Some(nonce) = nonce else { return Ok(res.with_headers(to_headers(&headers)?)) };
+    let Some(nonce) = nonce else {
+        return Ok(res.with_headers(to_headers(&headers)?));
+    };
     transform::nonced_headers(&mut headers);
     let res = if inc.method == http::Method::HEAD {
         res
@@ -571,17 +588,11 @@ async fn revalidate(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule
 /// stale-while-revalidate: refresh the entry after the stale copy was served. Only one refresh
 /// per key runs in an isolate at a time.
 fn refresh_in_background(config: Rc<EdgeConfig>, inc: &Incoming, rule: Rule, primary: String, stale: crate::cache::CacheMeta, stale_headers: HeaderMap) -> impl std::future::Future<Output = ()> + 'static {
-    let inc = Incoming {
-        method: http::Method::GET,
-        url: inc.url.clone(),
-        headers: inc.headers.clone(),
-        path: inc.path.clone(),
-        host: inc.host.clone(),
-        client_ip: inc.client_ip.clone(),
-        started: inc.started,
-    };
+    let inc = Incoming { method: http::Method::GET, url: inc.url.clone(), headers: inc.headers.clone(), path: inc.path.clone(), host: inc.host.clone(), client_ip: inc.client_ip.clone(), started: inc.started };
     async move {
-        let Some(guard) = store::try_lead(&primary) else { return };
+        let Some(guard) = store::try_lead(&primary) else {
+            return;
+        };
         let mut timing = Timing::default();
         let conditional = policy::revalidation_headers(&stale_headers);
         let now = now_ms() as u64;
@@ -600,7 +611,9 @@ fn refresh_in_background(config: Rc<EdgeConfig>, inc: &Incoming, rule: Rule, pri
                 let status = r.status_code();
                 let mut headers = to_header_map(r.headers());
                 let decide = |h: &HeaderMap| matches!(policy::response_cacheability(&rule, &inc.path, &inc.headers, status, h, now), Cacheability::Store(_));
-                let Ok(body) = transform_origin(&inc, &config, &rule, r, status, &mut headers, decide) else { return };
+                let Ok(body) = transform_origin(&inc, &config, &rule, r, status, &mut headers, decide) else {
+                    return;
+                };
                 if let Cacheability::Store(meta) = policy::response_cacheability(&rule, &inc.path, &inc.headers, status, &headers, now) {
                     let store_headers = policy::headers_to_store(&headers);
                     let ttl = meta.storage_ttl_secs(now, policy::keep_after_expiry_secs(&store_headers));

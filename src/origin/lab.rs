@@ -5,7 +5,8 @@
 //! request as JSON. When a `header=ETag:...` is set, conditional GETs get a 304.
 //! `repeat=N` repeats `body` N times (up to 64 MiB). `after=N&then_status=S` switches to status `S` from hit `N+1` on (an origin that starts
 //! failing); `after=N&then_header=Name:Value` likewise replaces a header (an origin whose caching
-//! headers change). `GET /_lab/hits?path=/lab/x` reads a path's hit count; `DELETE /_lab/hits` resets all.
+//! headers change). `file=NAME` answers with a file of `assets/fixtures/images` (image tests:
+//! corrupt files, decompression bombs) with its media type. `GET /_lab/hits?path=/lab/x` reads a path's hit count; `DELETE /_lab/hits` resets all.
 
 use super::{AppError, AppState};
 use crate::conditional::{is_not_modified, Validators};
@@ -21,6 +22,8 @@ use std::time::Duration;
 
 /// Longest delay a lab route will sleep, so a test cannot hang the origin.
 pub const MAX_DELAY: Duration = Duration::from_secs(30);
+/// Files `file=` may name.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/fixtures/images");
 /// Largest request body the echo route reads.
 pub const MAX_ECHO_BODY: usize = 64 * 1024 * 1024;
 
@@ -31,9 +34,7 @@ pub struct LabState {
 }
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/lab/{*rest}", any(respond))
-        .route("/_lab/hits", get(hits).delete(reset))
+    Router::new().route("/lab/{*rest}", any(respond)).route("/_lab/hits", get(hits).delete(reset))
 }
 
 fn lab(state: &AppState) -> Result<&LabState, AppError> {
@@ -53,15 +54,14 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
     let mut delay = Duration::ZERO;
     let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     let mut fixed_body: Option<String> = None;
+    let mut fixed_file: Option<Bytes> = None;
     let (mut after, mut then_status) = (None::<u64>, None::<StatusCode>);
     let mut repeat = 1usize;
     let mut then_headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     let bad = |m: String| AppError::Client(StatusCode::BAD_REQUEST, m);
     for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
         match &*k {
-            "status" => {
-                status = v.parse::<u16>().ok().and_then(|s| StatusCode::from_u16(s).ok()).ok_or_else(|| bad(format!("bad status {v:?}")))?
-            }
+            "status" => status = v.parse::<u16>().ok().and_then(|s| StatusCode::from_u16(s).ok()).ok_or_else(|| bad(format!("bad status {v:?}")))?,
             "delay_ms" => delay = Duration::from_millis(v.parse().map_err(|_| bad(format!("bad delay_ms {v:?}")))?).min(MAX_DELAY),
             "header" => {
                 let (name, value) = v.split_once(':').ok_or_else(|| bad(format!("header must be Name:Value, got {v:?}")))?;
@@ -70,6 +70,20 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
                 headers.push((name, value));
             }
             "body" => fixed_body = Some(v.into_owned()),
+            "file" => {
+                if v.is_empty() || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') || v.starts_with('.') {
+                    return Err(bad(format!("bad file name {v:?}")));
+                }
+                let bytes = std::fs::read(format!("{FIXTURES}/{v}")).map_err(|_| AppError::NotFound(format!("fixture {v}")))?;
+                let media = match v.rsplit('.').next() {
+                    Some("png") => "image/png",
+                    Some("jpg") => "image/jpeg",
+                    Some("gif") => "image/gif",
+                    _ => "application/octet-stream",
+                };
+                headers.insert(0, (HeaderName::from_static("content-type"), HeaderValue::from_static(media)));
+                fixed_file = Some(Bytes::from(bytes));
+            }
             "repeat" => repeat = v.parse().map_err(|_| bad(format!("bad repeat {v:?}")))?,
             "then_header" => {
                 let (name, value) = v.split_once(':').ok_or_else(|| bad(format!("then_header must be Name:Value, got {v:?}")))?;
@@ -78,9 +92,7 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
                 then_headers.push((name, value));
             }
             "after" => after = Some(v.parse().map_err(|_| bad(format!("bad after {v:?}")))?),
-            "then_status" => {
-                then_status = Some(v.parse::<u16>().ok().and_then(|s| StatusCode::from_u16(s).ok()).ok_or_else(|| bad(format!("bad then_status {v:?}")))?)
-            }
+            "then_status" => then_status = Some(v.parse::<u16>().ok().and_then(|s| StatusCode::from_u16(s).ok()).ok_or_else(|| bad(format!("bad then_status {v:?}")))?),
             _ => {}
         }
     }
@@ -93,26 +105,23 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
     }
     // Read the whole request body (bounded) so the echo can report its size: proves the edge
     // streamed every byte through.
-    let received = axum::body::to_bytes(body, MAX_ECHO_BODY)
-        .await
-        .map_err(|_| AppError::Client(StatusCode::PAYLOAD_TOO_LARGE, "body too large".into()))?;
+    let received = axum::body::to_bytes(body, MAX_ECHO_BODY).await.map_err(|_| AppError::Client(StatusCode::PAYLOAD_TOO_LARGE, "body too large".into()))?;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     let etag = headers.iter().find(|(n, _)| n == "etag").and_then(|(_, v)| v.to_str().ok());
-    let conditional = (parts.method == Method::GET || parts.method == Method::HEAD)
-        && etag.is_some()
-        && is_not_modified(&parts.headers, Validators { etag, last_modified: None });
+    let conditional = (parts.method == Method::GET || parts.method == Method::HEAD) && etag.is_some() && is_not_modified(&parts.headers, Validators { etag, last_modified: None });
     let mut res = if conditional {
         StatusCode::NOT_MODIFIED.into_response()
+    } else if let Some(bytes) = fixed_file {
+        (status, bytes).into_response()
     } else if let Some(text) = fixed_body {
         if text.len().saturating_mul(repeat) > MAX_ECHO_BODY {
             return Err(bad("body × repeat exceeds 64 MiB".into()));
         }
         (status, Bytes::from(text.repeat(repeat))).into_response()
     } else {
-        let request_headers: HashMap<&str, &str> =
-            parts.headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
+        let request_headers: HashMap<&str, &str> = parts.headers.iter().filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?))).collect();
         let echo = serde_json::json!({
             "method": parts.method.as_str(),
             "path": path,

@@ -116,6 +116,9 @@ pub struct Rule {
     pub https_redirect: bool,
     /// Name of the rate-limit policy (`EDGELAYER.rate_limits`); `None`: not limited.
     pub rate_limit: Option<String>,
+    /// `images = "auto"`: GET requests are served as `/cdn-cgi/image/format=auto/<path>`
+    /// (format negotiation without resizing). Default off.
+    pub images_auto: bool,
 }
 
 impl Rule {
@@ -142,6 +145,7 @@ impl Rule {
             csp_nonce: false,
             https_redirect: false,
             rate_limit: None,
+            images_auto: false,
         }
     }
 
@@ -320,6 +324,8 @@ pub struct RawRule {
     pub https_redirect: bool,
     /// See [`Rule::rate_limit`].
     pub rate_limit: Option<String>,
+    /// `auto` (see [`Rule::images_auto`]) or `off` (default).
+    pub images: Option<String>,
 }
 
 impl ConfigError {
@@ -350,11 +356,7 @@ impl RawRule {
         let methods = self
             .methods
             .as_ref()
-            .map(|ms| {
-                ms.iter()
-                    .map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| err("methods", format!("{m:?} is not a method"))))
-                    .collect::<Result<Vec<_>, _>>()
-            })
+            .map(|ms| ms.iter().map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| err("methods", format!("{m:?} is not a method")))).collect::<Result<Vec<_>, _>>())
             .transpose()?;
         let host = self.host.as_ref().map(|h| h.trim().to_ascii_lowercase());
         if host.as_deref().is_some_and(|h| h.is_empty() || h.contains('/') || h[h.find("*.").map_or(0, |i| i + 2)..].contains('*')) {
@@ -364,9 +366,7 @@ impl RawRule {
         let cache = match self.cache.as_deref().unwrap_or("respect_origin") {
             "respect_origin" => CacheMode::RespectOrigin,
             "bypass" => CacheMode::Bypass,
-            "override" => CacheMode::Override {
-                edge_ttl: edge_ttl.filter(|d| !d.is_zero()).ok_or_else(|| err("edge_ttl", "must be set above 0 when cache = \"override\"".into()))?,
-            },
+            "override" => CacheMode::Override { edge_ttl: edge_ttl.filter(|d| !d.is_zero()).ok_or_else(|| err("edge_ttl", "must be set above 0 when cache = \"override\"".into()))? },
             other => return Err(err("cache", format!("{other:?} is not one of respect_origin, override, bypass"))),
         };
         if edge_ttl.is_some() && !matches!(cache, CacheMode::Override { .. }) {
@@ -386,11 +386,7 @@ impl RawRule {
             (Some(q), None, None) => return Err(err("cache_key.query", format!("{q:?} is not \"all\" or \"none\""))),
             _ => return Err(err("cache_key", "set only one of query, include_query, exclude_query".into())),
         };
-        let headers = k
-            .headers
-            .iter()
-            .map(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).map_err(|_| err("cache_key.headers", format!("{h:?} is not a header name"))))
-            .collect::<Result<Vec<_>, _>>()?;
+        let headers = k.headers.iter().map(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).map_err(|_| err("cache_key.headers", format!("{h:?} is not a header name")))).collect::<Result<Vec<_>, _>>()?;
         for c in k.cookies.iter().chain(&self.bypass_cookies) {
             if !is_token(c) {
                 return Err(err("cookies", format!("{c:?} is not a cookie name")));
@@ -429,6 +425,12 @@ impl RawRule {
             csp_nonce: self.csp_nonce,
             https_redirect: self.https_redirect,
             rate_limit: self.rate_limit.clone(),
+            images_auto: match self.images.as_deref().unwrap_or("off") {
+                "off" => false,
+                "auto" if matches!(cache, CacheMode::Bypass) => return Err(err("images", "\"auto\" needs a cache: encoding on every request is too expensive".into())),
+                "auto" => true,
+                other => return Err(err("images", format!("{other:?} is not auto or off"))),
+            },
         })
     }
 }

@@ -1,0 +1,260 @@
+//! Image glue: `/cdn-cgi/image/<options>/<source>` and rules with `images = "auto"`. Fetches
+//! the source from the origin (never elsewhere), hands the bytes to [`crate::image::process`],
+//! and caches each variant under (source, canonical options, Accept bucket), collapsing
+//! concurrent requests for one variant so each is encoded once.
+
+use super::store::{self, Collapse, L1Entry, Lookup};
+use super::{fetch_origin, now_ms, respond, serve_stored, to_header_map, Incoming, Timing};
+use crate::cache::policy::{self, Cacheability, NoCacheReason};
+use crate::cache::status::{CacheOutcome, StatusDetail};
+use crate::cache::stored::annotate;
+use crate::cache::Freshness;
+use crate::config::EdgeConfig;
+use crate::image::negotiate::accept_bucket;
+use crate::image::params;
+use crate::image::process::{self, ImageError, Outcome};
+use crate::image::sign;
+use crate::rules::Rule;
+use futures_util::StreamExt;
+use http::{header, HeaderMap, HeaderName, HeaderValue};
+use sha2::{Digest, Sha256};
+use std::rc::Rc;
+use worker::*;
+
+/// Headers of the source that a new encoding does not inherit (the original bytes keep them).
+const SOURCE_ONLY: [HeaderName; 6] = [header::CONTENT_LENGTH, header::CONTENT_TYPE, header::CONTENT_ENCODING, header::ETAG, header::LAST_MODIFIED, header::CONTENT_RANGE];
+
+/// The response header that says what was done.
+const IMAGE_HEADER: &str = "x-edgelayer-image";
+
+/// An image request, recognised from the URL or the rule.
+pub struct ImageRequest {
+    /// The options segment (`""` for rule-driven requests).
+    pub options: String,
+    /// The source path (with a leading `/`).
+    pub source_path: String,
+    /// The source query, if any (`sig` removed).
+    pub source_query: Option<String>,
+    /// Came from a rule (`images = "auto"`): failures and non-images pass through untouched.
+    pub auto: bool,
+}
+
+impl ImageRequest {
+    /// `/cdn-cgi/image/...` URLs.
+    pub fn from_url(path: &str, query: Option<&str>) -> Option<Self> {
+        let (options, source_path) = params::split_path(path)?;
+        Some(Self { options: options.to_owned(), source_path, source_query: sign::source_query(query), auto: false })
+    }
+
+    /// A request on a path whose rule has `images = "auto"`.
+    pub fn auto(path: &str, query: Option<&str>) -> Self {
+        Self { options: String::new(), source_path: path.to_owned(), source_query: query.map(str::to_owned), auto: true }
+    }
+}
+
+/// The request as the origin should see it: the source's URL, conditionals and range dropped.
+fn source_incoming(inc: &Incoming, req: &ImageRequest) -> Incoming {
+    let mut url = inc.url.clone();
+    url.set_path(&req.source_path);
+    url.set_query(req.source_query.as_deref());
+    Incoming { method: http::Method::GET, path: req.source_path.clone(), headers: inc.headers.clone(), host: inc.host.clone(), client_ip: inc.client_ip.clone(), started: inc.started, url }
+}
+
+fn with_vary(res: Response) -> Result<Response> {
+    let mut res = res;
+    res.headers_mut().append("vary", "Accept")?;
+    Ok(res)
+}
+
+/// Serves an image request. `rule` is the source path's rule (TTLs, tags, headers);
+/// `cacheability`: whether the request may use the shared cache (no credentials, bypass
+/// cookies or bypass rule), and if not, why.
+pub async fn handle(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: ImageRequest, cacheability: std::result::Result<(), NoCacheReason>) -> Result<Response> {
+    let shared = cacheability.is_ok();
+    if !matches!(inc.method, http::Method::GET | http::Method::HEAD) {
+        return inc.error(405, "image URLs take GET or HEAD");
+    }
+    let params = match params::parse(&req.options, &config.images.limits) {
+        Ok(p) => p,
+        Err(e) => return inc.error(400, &e.to_string()),
+    };
+    if let (Some(secret), false) = (&config.images.signing_key_secret, req.auto) {
+        let Ok(key) = env.secret(secret) else {
+            console_error!("edgelayer: image signing secret {secret} is not set");
+            return inc.error(500, "image URL signing is configured but its key is missing");
+        };
+        if !sign::verify(key.to_string().as_bytes(), &inc.path, inc.url.query()) {
+            return inc.error(403, "missing or invalid image URL signature (sig)");
+        }
+    }
+    let accept = inc.accept().unwrap_or("").to_owned();
+    let source = match &req.source_query {
+        Some(q) => format!("{}?{q}", req.source_path),
+        None => req.source_path.clone(),
+    };
+    let key = format!("{}://{}{}{}/{}#{}", inc.url.scheme(), inc.host, params::PREFIX, params::canonical(&params), source.trim_start_matches('/'), accept_bucket(&accept));
+    // The Cache API ignores fragments: carry the bucket in the path's query instead.
+    let key = key.replacen('#', if source.contains('?') { "&edgelayer-accept=" } else { "?edgelayer-accept=" }, 1);
+    let now = now_ms() as u64;
+    let bans = store::bans(env, config.ban_refresh.as_millis() as u64, now).await;
+    let timing = Timing::default();
+
+    if let Some(e) = store::l1_get(&config.l1, &key, &inc.headers, now).filter(|_| shared) {
+        if !crate::cache::bans::is_banned(&bans, &e.meta) && e.meta.freshness(now) == Freshness::Fresh {
+            let detail = StatusDetail { ttl: Some(e.meta.ttl_secs(now)), detail: Some("l1"), ..Default::default() };
+            return with_vary(serve_stored(inc, rule, &e.meta, &e.headers, ResponseBody::Body(e.body.clone()), CacheOutcome::Hit, detail, &timing)?);
+        }
+    }
+    let lookup_fresh = || async {
+        match store::lookup(&key, &inc.headers, &bans, None).await {
+            Ok(Lookup::Found(found)) if found.meta.freshness(now_ms() as u64) == Freshness::Fresh => Some(found),
+            _ => None,
+        }
+    };
+    if let Some(found) = if shared { lookup_fresh().await } else { None } {
+        let detail = StatusDetail { ttl: Some(found.meta.ttl_secs(now)), ..Default::default() };
+        let (_, body) = found.response.into_parts();
+        return with_vary(serve_stored(inc, rule, &found.meta, &found.headers, body, CacheOutcome::Hit, detail, &timing)?);
+    }
+    let guard = match if shared { Some(store::collapse(&key).await) } else { None } {
+        None => None,
+        Some(Collapse::Leader(g)) => Some(g),
+        Some(Collapse::Followed) => {
+            if let Some(found) = lookup_fresh().await {
+                let detail = StatusDetail { ttl: Some(found.meta.ttl_secs(now)), detail: Some("collapsed"), ..Default::default() };
+                let (_, body) = found.response.into_parts();
+                return with_vary(serve_stored(inc, rule, &found.meta, &found.headers, body, CacheOutcome::Hit, detail, &timing)?);
+            }
+            None
+        }
+    };
+
+    let src = source_incoming(inc, &req);
+    let mut timing = Timing::default();
+    let mut res = match fetch_origin(&src, config, None, true, &[], &mut timing).await {
+        Ok(r) => r,
+        Err(e) => {
+            console_error!("edgelayer: image source fetch failed: {e}");
+            return inc.error(502, "origin unreachable");
+        }
+    };
+    let status = res.status_code();
+    let mut headers = to_header_map(res.headers());
+    let is_image = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.trim_start().starts_with("image/") && !t.contains("svg"));
+    if status != 200 || (req.auto && !is_image) {
+        if req.auto {
+            // Not ours to change: the origin's answer as the normal proxy path would send it.
+            annotate(&mut headers, rule, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some("not an image"), ..Default::default() });
+            let (_, body) = res.into_parts();
+            let manual = headers.contains_key(header::CONTENT_ENCODING);
+            return respond(inc, status, headers, body, &timing, manual);
+        }
+        return match status {
+            404 | 410 => inc.error(status, &format!("image source {} not found", req.source_path)),
+            s if s >= 500 => inc.error(502, &format!("image source failed (origin answered {s})")),
+            s => inc.error(502, &format!("image source not usable (origin answered {s})")),
+        };
+    }
+
+    // Read the source, bounded: the limit is checked on the declared length, then as bytes come.
+    let limit = config.images.settings.max_source_bytes;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut source_bytes = Vec::new();
+    let mut too_large = declared.is_some_and(|n| n > limit);
+    if !too_large {
+        let mut stream = res.stream()?;
+        while let Some(chunk) = stream.next().await {
+            source_bytes.extend_from_slice(&chunk?);
+            if source_bytes.len() as u64 > limit {
+                too_large = true;
+                break;
+            }
+        }
+    }
+    if too_large {
+        let size = declared.unwrap_or(source_bytes.len() as u64);
+        return inc.error(413, &ImageError::SourceTooLarge(size, limit).to_string());
+    }
+
+    let started = now_ms();
+    let outcome = process::process(&source_bytes, &params, &accept, &config.images.settings);
+    let ms = now_ms() - started;
+    let (body, media, note, encoded) = match outcome {
+        Ok(Outcome::Encoded { bytes, format, width, height, source, tried }) => {
+            let note = format!(
+                "source={};{}x{};{} output={};{}x{};{} tried={} ms={ms:.0}",
+                source_format_name(&headers),
+                source.0,
+                source.1,
+                source_bytes.len(),
+                format.media_type().trim_start_matches("image/"),
+                width,
+                height,
+                bytes.len(),
+                tried.iter().map(|t| format!("{}:{}", t.format.media_type().trim_start_matches("image/"), t.bytes)).collect::<Vec<_>>().join(",")
+            );
+            (bytes, HeaderValue::from_static(format.media_type()), note, true)
+        }
+        Ok(Outcome::Original { reason, tried }) => {
+            let note = format!(
+                "original={};{} reason={reason:?} tried={} ms={ms:.0}",
+                source_format_name(&headers),
+                source_bytes.len(),
+                tried.iter().map(|t| format!("{}:{}", t.format.media_type().trim_start_matches("image/"), t.bytes)).collect::<Vec<_>>().join(",")
+            );
+            let media = headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/octet-stream"));
+            (source_bytes, media, note, false)
+        }
+        Err(e) if req.auto || config.images.onerror_original => {
+            let note = format!("original={};{} error={:?} ms={ms:.0}", source_format_name(&headers), source_bytes.len(), e.to_string());
+            let media = headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/octet-stream"));
+            (source_bytes, media, note, false)
+        }
+        Err(e) => return inc.error(e.status(), &e.to_string()),
+    };
+
+    if encoded {
+        for h in &SOURCE_ONLY {
+            headers.remove(h);
+        }
+        let digest = Sha256::digest(&body);
+        let etag = format!("\"{}\"", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            headers.insert(header::ETAG, v);
+        }
+    }
+    headers.insert(header::CONTENT_TYPE, media);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    if let Ok(v) = HeaderValue::from_str(&note) {
+        headers.insert(HeaderName::from_static(IMAGE_HEADER), v);
+    }
+    let now = now_ms() as u64;
+    let decision = match cacheability {
+        Ok(()) => policy::response_cacheability(rule, &req.source_path, &inc.headers, 200, &headers, now),
+        Err(reason) => Cacheability::Skip(reason),
+    };
+    let detail = match &decision {
+        Cacheability::Store(meta) => StatusDetail { ttl: Some(meta.ttl_secs(now)), fwd_status: Some(status), stored: true, ..Default::default() },
+        Cacheability::Skip(reason) => StatusDetail { fwd_status: Some(status), detail: Some(reason.as_str()), ..Default::default() },
+    };
+    if let Cacheability::Store(meta) = decision {
+        let store_headers = policy::headers_to_store(&headers);
+        let ttl = meta.storage_ttl_secs(now, policy::keep_after_expiry_secs(&store_headers));
+        let (config, request, copy) = (config.clone(), inc.headers.clone(), body.clone());
+        ctx.wait_until(async move {
+            let l1 = L1Entry { meta: meta.clone(), headers: store_headers.clone(), body: copy.clone() };
+            match store::put(&key, &request, &meta, &store_headers, ResponseBody::Body(copy), ttl).await {
+                Ok(()) if config.l1.admits(l1.body.len()) => store::l1_put(&config.l1, &key, &request, l1, now_ms() as u64),
+                Ok(()) => {}
+                Err(e) => console_error!("edgelayer: cache put for {key} failed: {e}"),
+            }
+            drop(guard);
+        });
+    }
+    annotate(&mut headers, rule, CacheOutcome::Miss, &detail);
+    with_vary(respond(inc, 200, headers, ResponseBody::Body(body), &timing, false)?)
+}
+
+fn source_format_name(headers: &HeaderMap) -> String {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map_or("unknown", |t| t.split(';').next().unwrap_or(t).trim().trim_start_matches("image/")).to_owned()
+}

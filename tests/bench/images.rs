@@ -1,0 +1,245 @@
+//! Image benchmark (issue 5): `npm run bench:images` (corpus: tests/bench/image-corpus.sh).
+//!
+//! Per image and format: output bytes, SSIM against the resized reference (the pixels the
+//! encoders were given), and encode time natively (median of 3). Then the AVIF speed/quality
+//! grid behind the defaults, what `format=auto` saves for a Chrome `Accept`, and peak memory
+//! (VmHWM, peak resident set, of a child process that runs one request) for 12 MP and 14.7 MP
+//! JPEGs. SSIM: mean over 8×8 luma windows at stride 4 (the libvpx/ffmpeg formulation); AVIF
+//! is decoded for scoring with Debian's `avifdec` (libavif-bin) when present.
+
+use edgelayer::image::negotiate::OutputFormat;
+use edgelayer::image::params::{parse, ImageLimits};
+use edgelayer::image::process::{encode, prepare, process, ImageSettings, Outcome};
+use image::DynamicImage;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const CHROME: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+
+/// Luma of the image composited onto white (colours under transparent pixels do not count).
+fn luma(img: &DynamicImage) -> (Vec<f64>, usize, usize) {
+    let rgba = img.to_rgba8();
+    let v = rgba
+        .pixels()
+        .map(|p| {
+            let a = f64::from(p.0[3]) / 255.0;
+            let c = |i: usize| f64::from(p.0[i]) * a + 255.0 * (1.0 - a);
+            0.299 * c(0) + 0.587 * c(1) + 0.114 * c(2)
+        })
+        .collect();
+    (v, rgba.width() as usize, rgba.height() as usize)
+}
+
+/// Mean SSIM of two same-size images over 8×8 luma windows at stride 4.
+fn ssim(a: &DynamicImage, b: &DynamicImage) -> f64 {
+    let ((x, w, h), (y, _, _)) = (luma(a), luma(b));
+    let (c1, c2) = ((0.01f64 * 255.0).powi(2), (0.03f64 * 255.0).powi(2));
+    let (mut total, mut n) = (0.0, 0usize);
+    for wy in (0..h.saturating_sub(7)).step_by(4) {
+        for wx in (0..w.saturating_sub(7)).step_by(4) {
+            let (mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for j in wy..wy + 8 {
+                for i in wx..wx + 8 {
+                    let (p, q) = (x[j * w + i], y[j * w + i]);
+                    sx += p;
+                    sy += q;
+                    sxx += p * p;
+                    syy += q * q;
+                    sxy += p * q;
+                }
+            }
+            let m = 64.0;
+            let (mx, my) = (sx / m, sy / m);
+            let (vx, vy, cov) = (sxx / m - mx * mx, syy / m - my * my, sxy / m - mx * my);
+            total += ((2.0 * mx * my + c1) * (2.0 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2));
+            n += 1;
+        }
+    }
+    if n == 0 {
+        1.0
+    } else {
+        total / n as f64
+    }
+}
+
+/// Decodes an output for scoring (`avifdec` for AVIF; `None` when it is missing).
+fn decode(bytes: &[u8], format: OutputFormat) -> Option<DynamicImage> {
+    if format != OutputFormat::Avif {
+        return image::load_from_memory(bytes).ok();
+    }
+    let dir = std::env::temp_dir();
+    let (src, dst) = (dir.join(format!("edgelayer-bench-{}.avif", std::process::id())), dir.join(format!("edgelayer-bench-{}.png", std::process::id())));
+    std::fs::write(&src, bytes).ok()?;
+    let ok = std::process::Command::new("avifdec").arg(&src).arg(&dst).stdout(std::process::Stdio::null()).status().ok()?.success();
+    let img = if ok { image::open(&dst).ok() } else { None };
+    let _ = (std::fs::remove_file(&src), std::fs::remove_file(&dst));
+    img
+}
+
+fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+    let mut t: Vec<f64> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+fn corpus() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = ["site/img/coffee.jpg", "site/img/chelsea.jpg", "site/img/badge.png"].iter().map(|p| root.join("assets").join(p)).collect();
+    let dir = root.join("target/corpus/images");
+    let mut extra: Vec<PathBuf> = std::fs::read_dir(&dir).map(|d| d.filter_map(|e| Some(e.ok()?.path())).filter(|p| !p.to_string_lossy().contains("14mp") && p.extension().is_some()).collect()).unwrap_or_default();
+    extra.sort();
+    if extra.is_empty() {
+        eprintln!("(no corpus in {}: run tests/bench/image-corpus.sh for the photos)", dir.display());
+    }
+    files.extend(extra);
+    files
+}
+
+fn name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Child mode: runs one request on `file` with `options` and prints the peak resident set.
+fn peak_child(file: &str, options: &str) {
+    let status = |key: &str| -> u64 { std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())).unwrap_or(0) };
+    let bytes = std::fs::read(file).expect("read source");
+    let before = status("VmHWM:");
+    let params = parse(options, &ImageLimits::default()).expect("options");
+    let start = Instant::now();
+    let out = process(&bytes, &params, CHROME, &ImageSettings { max_source_pixels: 20_000_000, ..ImageSettings::default() }).expect("process");
+    let ms = start.elapsed().as_millis();
+    let (fmt, size) = match out {
+        Outcome::Encoded { format, bytes, .. } => (format!("{format:?}"), bytes.len()),
+        Outcome::Original { reason, .. } => (format!("original ({reason})"), bytes.len()),
+    };
+    println!("{} {} {} {fmt} {size} {ms}", before, status("VmHWM:"), bytes.len());
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--peak") {
+        peak_child(&args[i + 1], &args[i + 2]);
+        return;
+    }
+    let settings = ImageSettings::default();
+    let files = corpus();
+
+    println!("## Per image and format (w=1200, scale-down; native, release build)\n");
+    println!("| image | source | output | format | bytes | vs source | SSIM | encode ms |");
+    println!("|---|---|---|---|---:|---:|---:|---:|");
+    let (mut total_src, mut total_auto) = (0usize, 0usize);
+    let mut auto_rows = Vec::new();
+    for file in &files {
+        let source = std::fs::read(file).expect("read");
+        let params = parse("w=1200", &ImageLimits::default()).expect("params");
+        let Some(prep) = prepare(&source, &params, &settings).expect("prepare") else {
+            continue;
+        };
+        let decode_ms = median_ms(3, || {
+            let _ = prepare(&source, &params, &settings);
+        });
+        let (w, h) = (prep.image.width(), prep.image.height());
+        let fmts = [OutputFormat::Jpeg, OutputFormat::Avif, OutputFormat::Webp, OutputFormat::Png];
+        for fmt in fmts {
+            if fmt == OutputFormat::Jpeg && prep.image.color().has_alpha() {
+                continue;
+            }
+            let out = encode(&prep.image, fmt, None, &settings, None, None).expect("encode");
+            let runs = if fmt == OutputFormat::Avif { 1 } else { 3 };
+            let ms = median_ms(runs, || {
+                let _ = encode(&prep.image, fmt, None, &settings, None, None);
+            });
+            let score = decode(&out, fmt).map_or("n/a".to_owned(), |d| format!("{:.4}", ssim(&prep.image, &d)));
+            println!(
+                "| {} | {}×{} {} KB | {w}×{h} | {fmt:?} | {} | {:.0} % | {score} | {ms:.0} |",
+                name(file),
+                prep.source.0,
+                prep.source.1,
+                source.len() / 1024,
+                out.len(),
+                100.0 * out.len() as f64 / source.len() as f64
+            );
+        }
+        println!("| {} | decode + resize | | | | | | {decode_ms:.0} |", name(file));
+        let auto = process(&source, &parse("", &ImageLimits::default()).expect("p"), CHROME, &settings).expect("auto");
+        let (fmt, size) = match &auto {
+            Outcome::Encoded { format, bytes, .. } => (format!("{format:?}"), bytes.len()),
+            Outcome::Original { reason, .. } => (format!("original ({reason})"), source.len()),
+        };
+        total_src += source.len();
+        total_auto += size;
+        auto_rows.push(format!("| {} | {} | {fmt} | {size} | {:.0} % |", name(file), source.len(), 100.0 * size as f64 / source.len() as f64));
+    }
+
+    println!("\n## format=auto, no resize, Chrome's Accept (AVIF capped at {} px, so large photos stay JPEG or original)\n", settings.avif_max_side);
+    println!("| image | source bytes | served | bytes | of source |");
+    println!("|---|---:|---|---:|---:|");
+    for r in &auto_rows {
+        println!("{r}");
+    }
+    println!("| **total** | {total_src} | | {total_auto} | {:.0} % (saved {} bytes) |", 100.0 * total_auto as f64 / total_src.max(1) as f64, total_src - total_auto);
+
+    println!("\n## AVIF speed × quality at w=750 (photos; bytes relative to JPEG q85 of the same pixels)\n");
+    println!("| speed | quality | bytes vs JPEG q85 (median) | SSIM (mean) | JPEG q85 SSIM (mean) | encode ms (total) |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let photos: Vec<_> = files.iter().filter(|f| f.extension().is_some_and(|e| e == "jpg")).collect();
+    let preps: Vec<DynamicImage> = photos.iter().filter_map(|f| prepare(&std::fs::read(f).ok()?, &parse("w=750", &ImageLimits::default()).ok()?, &settings).ok().flatten().map(|p| p.image)).collect();
+    let jpegs: Vec<(usize, f64)> = preps
+        .iter()
+        .map(|img| {
+            let j = encode(img, OutputFormat::Jpeg, Some(85), &settings, None, None).expect("jpeg");
+            (j.len(), decode(&j, OutputFormat::Jpeg).map_or(0.0, |d| ssim(img, &d)))
+        })
+        .collect();
+    let jpeg_ssim = jpegs.iter().map(|j| j.1).sum::<f64>() / jpegs.len().max(1) as f64;
+    for speed in [6u8, 8, 10] {
+        for quality in [55u8, 70, 80] {
+            let s = ImageSettings { avif_speed: speed, avif_quality: quality, ..settings.clone() };
+            let (mut ratios, mut scores, mut ms) = (Vec::new(), Vec::new(), 0.0);
+            for (img, (jlen, _)) in preps.iter().zip(&jpegs) {
+                let t = Instant::now();
+                let a = encode(img, OutputFormat::Avif, None, &s, None, None).expect("avif");
+                ms += t.elapsed().as_secs_f64() * 1000.0;
+                ratios.push(a.len() as f64 / *jlen as f64);
+                if let Some(d) = decode(&a, OutputFormat::Avif) {
+                    scores.push(ssim(img, &d));
+                }
+            }
+            ratios.sort_by(f64::total_cmp);
+            let score = if scores.is_empty() { "n/a".to_owned() } else { format!("{:.4}", scores.iter().sum::<f64>() / scores.len() as f64) };
+            println!("| {speed} | {quality} | {:.2} | {score} | {jpeg_ssim:.4} | {ms:.0} |", ratios.get(ratios.len() / 2).copied().unwrap_or(0.0));
+        }
+    }
+
+    println!("\n## Peak memory of one request (VmHWM of a child process; source read into memory first)\n");
+    println!("| source | options | baseline KB | peak KB | served | bytes | ms |");
+    println!("|---|---|---:|---:|---|---:|---:|");
+    let big = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/corpus/images/flow-14mp.jpg");
+    if big.exists() {
+        // A 12 MP (4000×3000) JPEG cut from the 14.7 MP photo, q90.
+        let twelve = std::env::temp_dir().join("edgelayer-12mp.jpg");
+        let img = image::open(&big).expect("open").crop_imm(0, 0, 4000, 2880);
+        let img = img.resize_exact(4000, 3000, image::imageops::FilterType::Triangle);
+        let mut out = std::fs::File::create(&twelve).expect("create");
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&img).expect("encode 12 MP");
+        for (file, opts) in [(&twelve, "w=1200"), (&twelve, "w=3840"), (&big, "w=1200"), (&big, "")] {
+            let me = std::env::current_exe().expect("exe");
+            let o = std::process::Command::new(me).args(["--peak", &file.to_string_lossy(), opts]).output().expect("child");
+            let line = String::from_utf8_lossy(&o.stdout);
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() >= 6 {
+                println!("| {} ({} KB) | {opts:?} | {} | {} | {} | {} | {} |", name(file), f[2].parse::<usize>().unwrap_or(0) / 1024, f[0], f[1], f[3], f[4], f[5]);
+            } else {
+                println!("| {} | {opts:?} | failed: {} |", name(file), String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""));
+            }
+        }
+    } else {
+        println!("(no target/corpus/images/flow-14mp.jpg: run tests/bench/image-corpus.sh)");
+    }
+}
