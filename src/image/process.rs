@@ -20,8 +20,9 @@ use std::io::Cursor;
 pub struct ImageSettings {
     /// Largest source accepted, in bytes (default 16 MiB).
     pub max_source_bytes: u64,
-    /// Largest source accepted, in pixels, read from the header before decoding (default 16 MP:
-    /// a 12 MP photo fits the Workers 128 MB limit with room; see BENCHMARKS.md).
+    /// Largest source accepted, in pixels, read from the header before decoding (default 12.6 MP,
+    /// 4096×3072: a 12 MP JPEG peaks at 54 MB baseline, 75 MB progressive, while a 14.7 MP
+    /// progressive one reached 140 MB, over the Workers 128 MB limit; see BENCHMARKS.md).
     pub max_source_pixels: u64,
     /// JPEG quality when the URL sets none (default 85, Cloudflare's).
     pub jpeg_quality: u8,
@@ -37,7 +38,7 @@ pub struct ImageSettings {
 
 impl Default for ImageSettings {
     fn default() -> Self {
-        Self { max_source_bytes: 16 << 20, max_source_pixels: 16_000_000, jpeg_quality: 85, avif_quality: 70, avif_speed: 10, avif_max_side: 1200 }
+        Self { max_source_bytes: 16 << 20, max_source_pixels: 12_600_000, jpeg_quality: 85, avif_quality: 70, avif_speed: 10, avif_max_side: 1200 }
     }
 }
 
@@ -294,6 +295,12 @@ fn flatten(image: &DynamicImage) -> image::RgbImage {
     })
 }
 
+/// Whether an ICC profile is sRGB, by its description (every common sRGB profile names itself
+/// "sRGB"; wide-gamut ones say "Display P3", "Adobe RGB", ...).
+fn is_srgb_profile(icc: &[u8]) -> bool {
+    icc.windows(4).any(|w| w == b"sRGB") || icc.windows(8).any(|w| w == b"s\0R\0G\0B\0")
+}
+
 fn source_format(format: ImageFormat) -> OutputFormat {
     match format {
         ImageFormat::Jpeg => OutputFormat::Jpeg,
@@ -344,9 +351,9 @@ pub fn process(source: &[u8], params: &ImageParams, accept: &str, settings: &Ima
     let has_alpha = image.color().has_alpha();
     let src_fmt = source_format(probe.format);
     let mut formats = negotiate::candidates(params.format, accept, src_fmt, has_alpha);
-    // AVIF is expensive (capped by size) and cannot carry an ICC profile here: a non-sRGB
-    // source would change colour.
-    formats.retain(|f| *f != OutputFormat::Avif || (width.max(height) <= settings.avif_max_side && icc.is_none()));
+    // AVIF is expensive (capped by size) and cannot carry an ICC profile here: a source with
+    // a non-sRGB profile (Display P3, Adobe RGB) would change colour, so it gets no AVIF.
+    formats.retain(|f| *f != OutputFormat::Avif || (width.max(height) <= settings.avif_max_side && icc.as_deref().is_none_or(is_srgb_profile)));
     if formats.is_empty() {
         formats.push(if has_alpha { OutputFormat::Png } else { OutputFormat::Jpeg });
     }
@@ -367,4 +374,23 @@ pub fn process(source: &[u8], params: &ImageParams, accept: &str, settings: &Ima
         return Ok(Outcome::Original { reason: "not smaller than the source", tried });
     }
     Ok(Outcome::Encoded { bytes, format, width, height, source: src_dims, tried })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn srgb_profiles_are_recognised_by_name() {
+        assert!(is_srgb_profile(b"....desc....sRGB IEC61966-2.1...."));
+        assert!(is_srgb_profile(b"mluc....s\0R\0G\0B\0"), "UTF-16 descriptions (v4 profiles)");
+        assert!(!is_srgb_profile(b"....desc....Display P3...."));
+        assert!(!is_srgb_profile(b""));
+    }
+
+    #[test]
+    fn avif_quality_follows_the_url_quality() {
+        assert_eq!(avif_quality_for(85), ImageSettings::default().avif_quality);
+        assert_eq!(avif_quality_for(10), 1, "never zero");
+    }
 }

@@ -28,5 +28,11 @@ cp "$w/PastelHills/contents/images/3200x2000.jpg" "$out/pastelhills.jpg"
 cp "$w/Flow/contents/images/5120x2880.jpg" "$out/flow-14mp.jpg"
 cp "$work/skimage-wheel/skimage/data/astronaut.png" "$out/astronaut.png"
 cp "$work/skimage-wheel/skimage/data/logo.png" "$out/logo.png"
+# A progressive 12 MP (4000x3000) JPEG cut from Flow, for the memory figure (needs Pillow).
+python3 -c "
+from PIL import Image
+im = Image.open('$out/flow-14mp.jpg').crop((0, 0, 4000, 2880)).resize((4000, 3000))
+im.save('$out/progressive-12mp.jpg', quality=90, progressive=True)
+" || echo "image corpus: no Pillow, skipping progressive-12mp.jpg"
 touch "$out/.done"
 echo "image corpus: $(ls "$out" | wc -l) files in $out ($(du -sh "$out" | cut -f1))"

@@ -92,7 +92,7 @@ fn corpus() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<PathBuf> = ["site/img/coffee.jpg", "site/img/chelsea.jpg", "site/img/badge.png"].iter().map(|p| root.join("assets").join(p)).collect();
     let dir = root.join("target/corpus/images");
-    let mut extra: Vec<PathBuf> = std::fs::read_dir(&dir).map(|d| d.filter_map(|e| Some(e.ok()?.path())).filter(|p| !p.to_string_lossy().contains("14mp") && p.extension().is_some()).collect()).unwrap_or_default();
+    let mut extra: Vec<PathBuf> = std::fs::read_dir(&dir).map(|d| d.filter_map(|e| Some(e.ok()?.path())).filter(|p| !p.to_string_lossy().contains("mp.jpg") && p.extension().is_some()).collect()).unwrap_or_default();
     extra.sort();
     if extra.is_empty() {
         eprintln!("(no corpus in {}: run tests/bench/image-corpus.sh for the photos)", dir.display());
@@ -228,7 +228,12 @@ fn main() {
         let img = img.resize_exact(4000, 3000, image::imageops::FilterType::Triangle);
         let mut out = std::fs::File::create(&twelve).expect("create");
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&img).expect("encode 12 MP");
-        for (file, opts) in [(&twelve, "w=1200"), (&twelve, "w=3840"), (&big, "w=1200"), (&big, "")] {
+        let progressive = big.with_file_name("progressive-12mp.jpg");
+        let mut runs = vec![(&twelve, "w=1200"), (&twelve, "w=3840"), (&big, "w=1200"), (&big, "")];
+        if progressive.exists() {
+            runs.extend([(&progressive, "w=1200"), (&progressive, "")]);
+        }
+        for (file, opts) in runs {
             let me = std::env::current_exe().expect("exe");
             let o = std::process::Command::new(me).args(["--peak", &file.to_string_lossy(), opts]).output().expect("child");
             let line = String::from_utf8_lossy(&o.stdout);
