@@ -116,7 +116,7 @@ fn peak_child(file: &str, options: &str) {
     let ms = start.elapsed().as_millis();
     let (fmt, size) = match out {
         Outcome::Encoded { format, bytes, .. } => (format!("{format:?}"), bytes.len()),
-        Outcome::Original { reason, .. } => (format!("original ({reason})"), bytes.len()),
+        Outcome::Original { .. } => ("original".to_owned(), bytes.len()),
     };
     println!("{} {} {} {fmt} {size} {ms}", before, status("VmHWM:"), bytes.len());
 }
