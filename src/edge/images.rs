@@ -160,18 +160,32 @@ pub async fn handle(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Inc
     let limit = config.images.settings.max_source_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let mut source_bytes = Vec::new();
-    let mut too_large = declared.is_some_and(|n| n > limit);
-    if !too_large {
+    let declared_too_large = declared.is_some_and(|n| n > limit);
+    let mut rest = None;
+    if !declared_too_large {
         let mut stream = res.stream()?;
         while let Some(chunk) = stream.next().await {
             source_bytes.extend_from_slice(&chunk?);
             if source_bytes.len() as u64 > limit {
-                too_large = true;
+                rest = Some(stream);
                 break;
             }
         }
     }
-    if too_large {
+    if declared_too_large || rest.is_some() {
+        if req.auto || config.images.onerror_original {
+            // Too big to process: the source goes out untouched, streamed (what was read first).
+            annotate(&mut headers, rule, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some("image too large"), ..Default::default() });
+            let manual = headers.contains_key(header::CONTENT_ENCODING);
+            let body = match rest {
+                Some(stream) => {
+                    let head = futures_util::stream::once(async move { Ok::<Vec<u8>, Error>(source_bytes) });
+                    Response::from_stream(head.chain(stream))?.into_parts().1
+                }
+                None => res.into_parts().1,
+            };
+            return respond(inc, status, headers, body, &timing, manual);
+        }
         let size = declared.unwrap_or(source_bytes.len() as u64);
         return inc.error(413, &ImageError::SourceTooLarge(size, limit).to_string());
     }
