@@ -193,38 +193,16 @@ pub async fn handle(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Inc
     let started = now_ms();
     let outcome = process::process(&source_bytes, &params, &accept, &config.images.settings);
     let ms = now_ms() - started;
-    let (body, media, note, encoded) = match outcome {
-        Ok(Outcome::Encoded { bytes, format, width, height, source, tried }) => {
-            let note = format!(
-                "source={};{}x{};{} output={};{}x{};{} tried={} ms={ms:.0}",
-                source_format_name(&headers),
-                source.0,
-                source.1,
-                source_bytes.len(),
-                format.media_type().trim_start_matches("image/"),
-                width,
-                height,
-                bytes.len(),
-                tried.iter().map(|t| format!("{}:{}", t.format.media_type().trim_start_matches("image/"), t.bytes)).collect::<Vec<_>>().join(",")
-            );
-            (bytes, HeaderValue::from_static(format.media_type()), note, true)
-        }
-        Ok(Outcome::Original { reason, tried }) => {
-            let note = format!(
-                "original={};{} reason={reason:?} tried={} ms={ms:.0}",
-                source_format_name(&headers),
-                source_bytes.len(),
-                tried.iter().map(|t| format!("{}:{}", t.format.media_type().trim_start_matches("image/"), t.bytes)).collect::<Vec<_>>().join(",")
-            );
-            let media = headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/octet-stream"));
-            (source_bytes, media, note, false)
-        }
-        Err(e) if req.auto || config.images.onerror_original => {
-            let note = format!("original={};{} error={:?} ms={ms:.0}", source_format_name(&headers), source_bytes.len(), e.to_string());
-            let media = headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/octet-stream"));
-            (source_bytes, media, note, false)
-        }
+    let source_type = source_format_name(&headers);
+    let note = match &outcome {
+        Ok(o) => o.describe(&source_type, source_bytes.len(), ms),
+        Err(e) if req.auto || config.images.onerror_original => process::describe_error(e, &source_type, source_bytes.len(), ms),
         Err(e) => return inc.error(e.status(), &e.to_string()),
+    };
+    let source_media = || headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let (body, media, encoded) = match outcome {
+        Ok(Outcome::Encoded { bytes, format, .. }) => (bytes, HeaderValue::from_static(format.media_type()), true),
+        Ok(Outcome::Original { .. }) | Err(_) => (source_bytes, source_media(), false),
     };
 
     if encoded {

@@ -110,6 +110,37 @@ pub enum Outcome {
     },
 }
 
+fn subtype(format: OutputFormat) -> &'static str {
+    format.media_type().trim_start_matches("image/")
+}
+
+fn tried_list(tried: &[Tried]) -> String {
+    tried.iter().map(|t| format!("{}:{}", subtype(t.format), t.bytes)).collect::<Vec<_>>().join(",")
+}
+
+impl Outcome {
+    /// The `X-Edgelayer-Image` value: what came in, what went out, every candidate's size, and
+    /// the time taken (`source_type`: the source's media subtype).
+    pub fn describe(&self, source_type: &str, source_len: usize, ms: f64) -> String {
+        match self {
+            Self::Encoded { bytes, format, width, height, source, tried } => format!(
+                "source={source_type};{}x{};{source_len} output={};{width}x{height};{} tried={} ms={ms:.0}",
+                source.0,
+                source.1,
+                subtype(*format),
+                bytes.len(),
+                tried_list(tried)
+            ),
+            Self::Original { reason, tried } => format!("original={source_type};{source_len} reason={reason:?} tried={} ms={ms:.0}", tried_list(tried)),
+        }
+    }
+}
+
+/// The `X-Edgelayer-Image` value when the original is served because processing failed.
+pub fn describe_error(error: &ImageError, source_type: &str, source_len: usize, ms: f64) -> String {
+    format!("original={source_type};{source_len} error={:?} ms={ms:.0}", error.to_string())
+}
+
 /// What the header says, read without decoding pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Probe {
@@ -386,6 +417,16 @@ mod tests {
         assert!(is_srgb_profile(b"mluc....s\0R\0G\0B\0"), "UTF-16 descriptions (v4 profiles)");
         assert!(!is_srgb_profile(b"....desc....Display P3...."));
         assert!(!is_srgb_profile(b""));
+    }
+
+    #[test]
+    fn describes_what_was_done() {
+        let tried = vec![Tried { format: OutputFormat::Avif, bytes: 900 }, Tried { format: OutputFormat::Jpeg, bytes: 1200 }];
+        let enc = Outcome::Encoded { bytes: vec![0; 900], format: OutputFormat::Avif, width: 256, height: 171, source: (600, 400), tried: tried.clone() };
+        assert_eq!(enc.describe("jpeg", 5000, 12.4), "source=jpeg;600x400;5000 output=avif;256x171;900 tried=avif:900,jpeg:1200 ms=12");
+        let orig = Outcome::Original { reason: "animated", tried: Vec::new() };
+        assert_eq!(orig.describe("gif", 700, 0.0), "original=gif;700 reason=\"animated\" tried= ms=0");
+        assert_eq!(describe_error(&ImageError::Unsupported, "svg+xml", 10, 1.0), "original=svg+xml;10 error=\"the source is not a JPEG, PNG, GIF or WebP image\" ms=1");
     }
 
     #[test]
