@@ -137,6 +137,82 @@ pub struct RawConfig {
     pub minify_kept_comments: Vec<String>,
     /// Image resizing settings.
     pub images: Option<RawImages>,
+    /// Origin pool: breaker, timeouts, health checks and cache warming.
+    pub pool: Option<RawPool>,
+    /// Name of the secret holding the admin token (metrics, dashboard); default `ADMIN_TOKEN`.
+    pub admin_token_secret: Option<String>,
+}
+
+/// `[vars.EDGELAYER.pool]` as written (the origins themselves are `ORIGIN_URL`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    /// Connect failures within `window` that open an origin's breaker.
+    pub failures: Option<u32>,
+    /// See `failures`.
+    pub window: Option<RawDuration>,
+    /// How long an open breaker refuses before one probe.
+    pub open_for: Option<RawDuration>,
+    /// Longest wait for an origin's response headers.
+    pub timeout: Option<RawDuration>,
+    /// How long an isolate reuses the shared breaker states.
+    pub share_ttl: Option<RawDuration>,
+    /// Path the cron health check fetches on each origin.
+    pub health_path: Option<String>,
+    /// Absolute URLs (as clients use them) fetched through the worker on every cron run.
+    #[serde(default)]
+    pub warm: Vec<String>,
+}
+
+/// The validated pool settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    /// Breaker thresholds.
+    pub breaker: crate::pool::breaker::BreakerSettings,
+    /// Longest wait for an origin's response headers (then the attempt counts as failed).
+    pub timeout: Duration,
+    /// How long an isolate reuses the shared breaker states.
+    pub share_ttl: Duration,
+    /// Path the health check fetches.
+    pub health_path: String,
+    /// URLs warmed on every cron run.
+    pub warm: Vec<url::Url>,
+}
+
+impl PoolConfig {
+    fn from_raw(raw: RawPool) -> Result<Self, ConfigError> {
+        let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
+        let dur = |field: &'static str, v: Option<RawDuration>, default: u64| -> Result<Duration, ConfigError> {
+            let d = v.map(|d| d.to_duration()).transpose().map_err(|e| invalid(field, e))?.unwrap_or(Duration::from_secs(default));
+            if d.is_zero() {
+                return Err(invalid(field, "must be at least 1s".into()));
+            }
+            Ok(d)
+        };
+        let failures = std::num::NonZeroU32::new(raw.failures.unwrap_or(5)).ok_or_else(|| invalid("pool.failures", "must be above 0".into()))?;
+        let window = dur("pool.window", raw.window, 10)?;
+        let open_for = dur("pool.open_for", raw.open_for, 10)?;
+        let timeout = dur("pool.timeout", raw.timeout, 15)?;
+        let share_ttl = dur("pool.share_ttl", raw.share_ttl, 1)?;
+        let health_path = raw.health_path.unwrap_or_else(|| "/healthz".into());
+        if !health_path.starts_with('/') {
+            return Err(invalid("pool.health_path", format!("{health_path:?} must start with /")));
+        }
+        let warm = raw
+            .warm
+            .iter()
+            .map(|u| match url::Url::parse(u) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(url),
+                _ => Err(invalid("pool.warm", format!("{u:?} is not an absolute http(s) URL"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let breaker = crate::pool::breaker::BreakerSettings::DEFAULT
+            .with_failures(failures)
+            .with_window_ms(window.as_millis() as u64)
+            .with_open_ms(open_for.as_millis() as u64)
+            .with_probe_timeout_ms(timeout.as_millis() as u64);
+        Ok(Self { breaker, timeout, share_ttl, health_path, warm })
+    }
 }
 
 /// `[vars.EDGELAYER.images]` as written; every field optional (defaults in
@@ -276,8 +352,12 @@ pub struct RawL1 {
 /// The worker's validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EdgeConfig {
-    /// Where requests are proxied to.
-    pub origin: OriginUrl,
+    /// Where requests are proxied to (`ORIGIN_URL`: one or more, with weights).
+    pub origins: Vec<crate::pool::Origin>,
+    /// Breaker, timeouts, health checks and warming.
+    pub pool: PoolConfig,
+    /// Secret name of the admin token (metrics, dashboard).
+    pub admin_token_secret: String,
     /// Per-path rules.
     pub rules: RuleSet,
     /// The in-isolate cache.
@@ -302,7 +382,7 @@ impl EdgeConfig {
     /// Builds the config from the raw `[vars]`: `ORIGIN_URL` and the `EDGELAYER` table (as the
     /// JSON the platform hands over). `None` means the var is unset.
     pub fn from_vars(origin_url: Option<&str>, edgelayer: Option<serde_json::Value>) -> Result<Self, ConfigError> {
-        let origin = OriginUrl::parse("ORIGIN_URL", origin_url.unwrap_or(DEFAULT_ORIGIN_URL))?;
+        let origins = crate::pool::parse_origins(origin_url.unwrap_or(DEFAULT_ORIGIN_URL))?;
         let raw: RawConfig = match edgelayer {
             None => RawConfig::default(),
             Some(v) => serde_json::from_value(v).map_err(|e| ConfigError::Invalid { field: "EDGELAYER", reason: e.to_string() })?,
@@ -361,7 +441,12 @@ impl EdgeConfig {
         }
         let minify = crate::html::MinifyOptions::new().with_kept_comments(raw.minify_kept_comments);
         let images = ImageConfig::from_raw(raw.images.unwrap_or_default())?;
-        Ok(Self { origin, rules, l1, purge_token_secret, ban_refresh, rate_limits, api_key_header, kv_cache_ttl, minify, images })
+        let pool = PoolConfig::from_raw(raw.pool.unwrap_or_default())?;
+        let admin_token_secret = raw.admin_token_secret.unwrap_or_else(|| "ADMIN_TOKEN".into());
+        if admin_token_secret.is_empty() {
+            return Err(invalid("admin_token_secret", "must not be empty".into()));
+        }
+        Ok(Self { origins, pool, admin_token_secret, rules, l1, purge_token_secret, ban_refresh, rate_limits, api_key_header, kv_cache_ttl, minify, images })
     }
 
     /// Validates the `[vars]` of a wrangler.toml (as JSON): the same path the worker takes.
@@ -378,7 +463,8 @@ mod tests {
     #[test]
     fn default_origin_is_the_demo_origin() {
         let cfg = EdgeConfig::from_vars(None, None).unwrap();
-        assert_eq!(cfg.origin.as_str(), "http://127.0.0.1:8080");
+        assert_eq!(cfg.origins[0].url.as_str(), "http://127.0.0.1:8080");
+        assert_eq!(cfg.origins.len(), 1);
     }
 
     #[test]
@@ -453,6 +539,19 @@ mod tests {
         for bad in ["ftp://x", "not a url", "http://x/?q=1", "http://x/#f", ""] {
             let err = OriginUrl::parse("ORIGIN_URL", bad).unwrap_err();
             assert!(err.to_string().starts_with("config field `ORIGIN_URL`"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn pool_settings_validate_and_name_the_field() {
+        let cfg = EdgeConfig::from_vars(Some("http://a:1 weight=2, http://b:2"), Some(serde_json::json!({ "pool": { "failures": 2, "open_for": "3s", "warm": ["https://example.com/"] } }))).unwrap();
+        assert_eq!(cfg.origins.len(), 2);
+        assert_eq!(cfg.pool.breaker.open_ms(), 3_000);
+        assert_eq!(cfg.pool.health_path, "/healthz");
+        assert_eq!(cfg.admin_token_secret, "ADMIN_TOKEN");
+        for (pool, field) in [(serde_json::json!({ "failures": 0 }), "pool.failures"), (serde_json::json!({ "open_for": 0 }), "pool.open_for"), (serde_json::json!({ "warm": ["/relative"] }), "pool.warm"), (serde_json::json!({ "health_path": "healthz" }), "pool.health_path")] {
+            let err = EdgeConfig::from_vars(None, Some(serde_json::json!({ "pool": pool }))).unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
         }
     }
 }

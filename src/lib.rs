@@ -18,6 +18,7 @@ pub mod html;
 pub mod image;
 pub mod config;
 pub mod metrics;
+pub mod pool;
 pub mod proxy;
 pub mod ratelimit;
 pub mod rules;

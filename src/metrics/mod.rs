@@ -1,19 +1,53 @@
 //! Metric primitives and Prometheus text exposition (format 0.0.4), shared by the origin's
-//! `/metrics` and the worker's metrics. Values in, text out: no clocks, no globals.
+//! `/metrics` and the worker's metrics, so both sides use the same names, units and buckets.
+//! Values in, text out: no clocks, no globals.
 
+pub mod aggregate;
+pub mod alerts;
+
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
-/// Default latency buckets in seconds: 1 ms to 10 s, roughly ×2.5 apart.
-pub const LATENCY_BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+/// Latency buckets in seconds, shared by the origin and the edge: 1 ms to 10 s, with a bound at
+/// 2 s so the p95 alert threshold falls on a bucket edge.
+pub const LATENCY_BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0];
 
-/// A cumulative histogram with fixed upper bounds (Prometheus semantics).
-#[derive(Debug, Clone, PartialEq)]
+/// A cumulative histogram with fixed upper bounds (Prometheus semantics). Serialises without
+/// its bounds (they are [`LATENCY_BUCKETS`] when read back), so isolates can ship it cheaply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "HistogramWire", into = "HistogramWire")]
 pub struct Histogram {
     bounds: &'static [f64],
     /// Non-cumulative counts per bucket; the last slot is `+Inf`.
     counts: Vec<u64>,
     sum: f64,
     count: u64,
+}
+
+/// A latency histogram as shipped between isolates and stored: counts, sum, count.
+#[derive(Serialize, Deserialize)]
+struct HistogramWire {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl From<HistogramWire> for Histogram {
+    /// Counts that do not fit [`LATENCY_BUCKETS`] (data from another version) start empty
+    /// rather than being read against the wrong bounds.
+    fn from(w: HistogramWire) -> Self {
+        let mut h = Histogram::default();
+        if w.counts.len() == h.counts.len() && w.counts.iter().sum::<u64>() == w.count {
+            (h.counts, h.sum, h.count) = (w.counts, w.sum, w.count);
+        }
+        h
+    }
+}
+
+impl From<Histogram> for HistogramWire {
+    fn from(h: Histogram) -> Self {
+        Self { counts: h.counts, sum: h.sum, count: h.count }
+    }
 }
 
 impl Default for Histogram {
@@ -44,6 +78,19 @@ impl Histogram {
     /// The sum of all observations.
     pub fn sum(&self) -> f64 {
         self.sum
+    }
+
+    /// Adds another histogram's observations (same bounds; a mismatched one is ignored, since
+    /// adding different buckets would be wrong).
+    pub fn merge(&mut self, other: &Histogram) {
+        if other.counts.len() != self.counts.len() || other.bounds != self.bounds {
+            return;
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
     }
 
     /// An estimate of quantile `q` (0..=1) by linear interpolation inside the bucket, as
@@ -160,5 +207,23 @@ mod tests {
         assert!((p50 - 1.5).abs() < 1e-9, "{p50}");
         h.observe(100.0);
         assert_eq!(h.quantile(1.0), Some(2.0), "+Inf bucket reports its lower bound");
+    }
+
+    #[test]
+    fn merges_and_round_trips_through_json() {
+        let mut a = Histogram::default();
+        let mut b = Histogram::default();
+        a.observe(0.003);
+        b.observe(3.0);
+        b.observe(0.003);
+        let b: Histogram = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+        a.merge(&b);
+        assert_eq!(a.count(), 3);
+        assert!((a.sum() - 3.006).abs() < 1e-9);
+        assert!(a.quantile(0.5).unwrap() < 0.005);
+        let mut other = Histogram::new(&[1.0]);
+        other.observe(0.5);
+        a.merge(&other);
+        assert_eq!(a.count(), 3, "different bounds are not added");
     }
 }

@@ -1,0 +1,225 @@
+//! The origin pool: which origins there are, how requests are spread over them, and when one is
+//! taken out. Pure; the glue keeps one [`PoolView`] per isolate and shares breaker states
+//! through a Durable Object.
+//!
+//! Spreading is **smooth weighted round robin** (nginx's `upstream` algorithm): over any run of
+//! requests each healthy origin gets its weight's share, interleaved rather than in bursts, and
+//! the choice depends on nothing noisy. Least-recent-latency was the alternative; with one view
+//! per isolate it chases noise from a handful of samples and herds every isolate onto the origin
+//! that happened to be fastest, so latency is reported (Server-Timing, metrics) but not used to
+//! route.
+
+pub mod breaker;
+
+use crate::config::{ConfigError, OriginUrl};
+use breaker::{Admission, Breaker, BreakerSettings};
+use std::num::NonZeroU32;
+
+/// One origin of the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// Its base URL.
+    pub url: OriginUrl,
+    /// Its share of requests relative to the others.
+    pub weight: NonZeroU32,
+}
+
+/// Parses `ORIGIN_URL`: one base URL, or several separated by commas, each optionally followed
+/// by `weight=N` (default 1): `"http://10.0.0.1:8080 weight=3, http://10.0.0.2:8080"`.
+pub fn parse_origins(raw: &str) -> Result<Vec<Origin>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { field: "ORIGIN_URL", reason };
+    let mut out: Vec<Origin> = Vec::new();
+    for entry in raw.split(',').map(str::trim) {
+        if entry.is_empty() {
+            return Err(invalid(format!("{raw:?} has an empty entry")));
+        }
+        let mut parts = entry.split_whitespace();
+        let url = OriginUrl::parse("ORIGIN_URL", parts.next().unwrap_or_default())?;
+        let mut weight = NonZeroU32::MIN;
+        for option in parts {
+            let w = option.strip_prefix("weight=").ok_or_else(|| invalid(format!("{option:?} in {entry:?} is not weight=N")))?;
+            weight = w.parse::<u32>().ok().filter(|w| *w <= 1000).and_then(NonZeroU32::new).ok_or_else(|| invalid(format!("weight {w:?} in {entry:?} is not within 1..=1000")))?;
+        }
+        if out.iter().any(|o| o.url == url) {
+            return Err(invalid(format!("{} is listed twice", url.as_str())));
+        }
+        out.push(Origin { url, weight });
+    }
+    Ok(out)
+}
+
+/// Smooth weighted round robin state (one counter per origin).
+#[derive(Debug, Clone, Default)]
+pub struct Balancer {
+    current: Vec<i64>,
+}
+
+impl Balancer {
+    /// Picks among the origins whose `eligible(i)` holds; `None` when none is.
+    pub fn pick(&mut self, weights: &[NonZeroU32], eligible: impl Fn(usize) -> bool) -> Option<usize> {
+        self.current.resize(weights.len(), 0);
+        let mut total = 0i64;
+        let mut best: Option<usize> = None;
+        for (i, w) in weights.iter().enumerate() {
+            if !eligible(i) {
+                continue;
+            }
+            self.current[i] += i64::from(w.get());
+            total += i64::from(w.get());
+            if best.is_none_or(|b| self.current[i] > self.current[b]) {
+                best = Some(i);
+            }
+        }
+        let b = best?;
+        self.current[b] -= total;
+        Some(b)
+    }
+}
+
+/// The pool as one isolate sees it: the origins, their breakers (refreshed from the shared
+/// copy), and the balancer.
+#[derive(Debug, Clone)]
+pub struct PoolView {
+    origins: Vec<Origin>,
+    weights: Vec<NonZeroU32>,
+    breakers: Vec<Breaker>,
+    balancer: Balancer,
+    settings: BreakerSettings,
+}
+
+/// The origin to send a request to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    /// Index into the pool.
+    pub index: usize,
+    /// Whether this request is the half-open probe (report its result).
+    pub probe: bool,
+}
+
+/// No origin can take the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllDown {
+    /// When the first breaker lets a probe through (ms).
+    pub retry_at: u64,
+}
+
+impl PoolView {
+    /// A view with every breaker closed.
+    pub fn new(origins: Vec<Origin>, settings: BreakerSettings) -> Self {
+        let weights = origins.iter().map(|o| o.weight).collect();
+        let breakers = vec![Breaker::default(); origins.len()];
+        Self { origins, weights, breakers, balancer: Balancer::default(), settings }
+    }
+
+    /// The origins.
+    pub fn origins(&self) -> &[Origin] {
+        &self.origins
+    }
+
+    /// The breakers, in origin order.
+    pub fn breakers(&self) -> &[Breaker] {
+        &self.breakers
+    }
+
+    /// Chooses an origin for one attempt at `now`, skipping `tried` (a retry goes elsewhere)
+    /// and origins whose breaker refuses. A due probe takes its breaker's half-open lease.
+    pub fn choose(&mut self, now: u64, tried: &[usize]) -> Result<Choice, AllDown> {
+        let breakers = &self.breakers;
+        let index = self.balancer.pick(&self.weights, |i| !tried.contains(&i) && breakers[i].available(now));
+        let Some(index) = index else {
+            let retry_at = self.breakers.iter().map(|b| b.retry_at(now)).min().unwrap_or(now);
+            return Err(AllDown { retry_at });
+        };
+        match self.breakers[index].admit(&self.settings, now) {
+            Admission::Allow => Ok(Choice { index, probe: false }),
+            Admission::Probe => Ok(Choice { index, probe: true }),
+            // `available` said yes a moment ago; unreachable in practice, but refuse cleanly.
+            Admission::Reject { retry_at } => Err(AllDown { retry_at }),
+        }
+    }
+
+    /// Records an attempt's outcome locally (the shared copy is told separately).
+    pub fn record(&mut self, index: usize, ok: bool, now: u64) -> breaker::Transition {
+        match self.breakers.get_mut(index) {
+            Some(b) => b.record(&self.settings, ok, now),
+            None => breaker::Transition::None,
+        }
+    }
+
+    /// Replaces the local breakers with the shared copy, matched by URL (unknown URLs are
+    /// ignored, missing ones stay as they are).
+    pub fn adopt(&mut self, shared: &[(String, Breaker)]) {
+        for (url, b) in shared {
+            if let Some(i) = self.origins.iter().position(|o| o.url.as_str() == url) {
+                self.breakers[i] = b.clone();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nz(n: u32) -> NonZeroU32 {
+        NonZeroU32::new(n).unwrap()
+    }
+
+    #[test]
+    fn parses_lists_with_weights_and_names_bad_entries() {
+        let o = parse_origins("http://a:1 weight=3, https://b/").unwrap();
+        assert_eq!(o.len(), 2);
+        assert_eq!((o[0].url.as_str(), o[0].weight.get()), ("http://a:1", 3));
+        assert_eq!((o[1].url.as_str(), o[1].weight.get()), ("https://b", 1));
+        for bad in ["", "http://a,", "http://a weight=0", "http://a w=2", "ftp://a", "http://a, http://a/"] {
+            let e = parse_origins(bad).unwrap_err().to_string();
+            assert!(e.contains("ORIGIN_URL"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn smooth_weighted_round_robin_interleaves_by_weight() {
+        let mut b = Balancer::default();
+        let weights = [nz(5), nz(1), nz(1)];
+        let picks: Vec<usize> = (0..7).map(|_| b.pick(&weights, |_| true).unwrap()).collect();
+        // nginx's example: a a b a c a a, every 7 picks.
+        assert_eq!(picks, [0, 0, 1, 0, 2, 0, 0]);
+        let mut counts = [0; 3];
+        for _ in 0..700 {
+            counts[b.pick(&weights, |_| true).unwrap()] += 1;
+        }
+        assert_eq!(counts, [500, 100, 100]);
+        assert_eq!(b.pick(&weights, |i| i == 2), Some(2));
+        assert_eq!(b.pick(&weights, |_| false), None);
+    }
+
+    #[test]
+    fn failing_origin_is_taken_out_and_retries_go_elsewhere() {
+        let settings = BreakerSettings::DEFAULT.with_failures(nz(2)).with_open_ms(1_000);
+        let mut pool = PoolView::new(parse_origins("http://a, http://b").unwrap(), settings);
+        let first = pool.choose(0, &[]).unwrap();
+        let retry = pool.choose(0, &[first.index]).unwrap();
+        assert_ne!(first.index, retry.index);
+        assert_eq!(pool.choose(0, &[0, 1]), Err(AllDown { retry_at: 0 }));
+        pool.record(0, false, 10);
+        pool.record(0, false, 20);
+        for _ in 0..10 {
+            assert_eq!(pool.choose(30, &[]).unwrap().index, 1);
+        }
+        pool.record(1, false, 30);
+        pool.record(1, false, 40);
+        assert_eq!(pool.choose(50, &[]), Err(AllDown { retry_at: 1_020 }));
+        // After the open time, one probe goes to the origin that opened first.
+        assert_eq!(pool.choose(1_020, &[]), Ok(Choice { index: 0, probe: true }));
+        assert_eq!(pool.choose(1_021, &[]), Err(AllDown { retry_at: 1_040 }));
+    }
+
+    #[test]
+    fn adopts_the_shared_copy_by_url() {
+        let mut pool = PoolView::new(parse_origins("http://a, http://b").unwrap(), BreakerSettings::DEFAULT);
+        pool.adopt(&[("http://b".into(), Breaker::Open { since: 0, probe_at: 100 }), ("http://gone".into(), Breaker::default())]);
+        assert_eq!(pool.breakers()[1], Breaker::Open { since: 0, probe_at: 100 });
+        assert_eq!(pool.choose(50, &[]).unwrap().index, 0);
+        assert_eq!(pool.choose(50, &[]).unwrap().index, 0);
+    }
+}
