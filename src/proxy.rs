@@ -97,14 +97,44 @@ pub fn upstream_headers(incoming: &HeaderMap, client: ClientInfo<'_>) -> HeaderM
     out
 }
 
-/// A `Server-Timing` value (W3C Server Timing) for the time spent in the edge itself and
-/// waiting for the origin, in milliseconds. `None` for origin means the origin was not asked.
-pub fn server_timing(edge_ms: f64, origin_ms: Option<f64>) -> String {
-    let mut s = format!("edge;dur={:.1}", edge_ms.max(0.0));
-    if let Some(o) = origin_ms {
-        s.push_str(&format!(", origin;dur={:.1}", o.max(0.0)));
+/// The parts of `Server-Timing` (W3C Server Timing) the edge reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ServerTiming {
+    /// From request to response headers at the edge, ms.
+    pub total_ms: f64,
+    /// Cache lookups (L1 and the Cache API), ms.
+    pub cache_ms: Option<f64>,
+    /// Waiting for origin response headers (all attempts), ms.
+    pub origin_ms: Option<f64>,
+    /// What rewrote the body (`minify`, `brotli`, `minify_brotli`, `image`), and its time when
+    /// it ran before the headers (streamed rewrites run while the body is sent: no duration).
+    pub transform: Option<(&'static str, Option<f64>)>,
+}
+
+impl ServerTiming {
+    /// The header value: `edge` is the time spent at the edge itself (total minus origin).
+    pub fn header(&self) -> String {
+        let origin = self.origin_ms.unwrap_or(0.0).max(0.0);
+        let mut s = format!("edge;dur={:.1}", (self.total_ms - origin).max(0.0));
+        if let Some(c) = self.cache_ms {
+            s.push_str(&format!(", cache;dur={:.1}", c.max(0.0)));
+        }
+        if self.origin_ms.is_some() {
+            s.push_str(&format!(", origin;dur={origin:.1}"));
+        }
+        match self.transform {
+            Some((stage, Some(ms))) => s.push_str(&format!(", transform;dur={:.1};desc=\"{stage}\"", ms.max(0.0))),
+            Some((stage, None)) => s.push_str(&format!(", transform;desc=\"{stage}\"")),
+            None => {}
+        }
+        s
     }
-    s
+}
+
+/// Whether a client's `X-Request-Id` may be reused: 1 to 64 characters of `[A-Za-z0-9._-]`
+/// (anything else could smuggle text into logs, so a new id is made instead).
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// A short error body in the form the client prefers: JSON for API clients (an `Accept`
@@ -183,8 +213,18 @@ mod tests {
 
     #[test]
     fn server_timing_format() {
-        assert_eq!(server_timing(1.25, Some(30.0)), "edge;dur=1.2, origin;dur=30.0");
-        assert_eq!(server_timing(-1.0, None), "edge;dur=0.0");
+        let t = ServerTiming { total_ms: 31.25, cache_ms: Some(0.5), origin_ms: Some(30.0), transform: Some(("minify_brotli", None)) };
+        assert_eq!(t.header(), "edge;dur=1.2, cache;dur=0.5, origin;dur=30.0, transform;desc=\"minify_brotli\"");
+        let t = ServerTiming { total_ms: -1.0, transform: Some(("image", Some(12.0))), ..Default::default() };
+        assert_eq!(t.header(), "edge;dur=0.0, transform;dur=12.0;desc=\"image\"");
+    }
+
+    #[test]
+    fn request_ids() {
+        assert!(valid_request_id("8c2f-01.ab_C"));
+        assert!(!valid_request_id(""));
+        assert!(!valid_request_id("a b"));
+        assert!(!valid_request_id(&"a".repeat(65)));
     }
 
     #[test]

@@ -35,6 +35,19 @@ impl CacheOutcome {
     }
 }
 
+impl CacheOutcome {
+    /// Every outcome, for parsing.
+    pub const ALL: [Self; 7] = [Self::Hit, Self::Miss, Self::Stale, Self::Updating, Self::Revalidated, Self::Bypass, Self::Expired];
+
+    /// The metric label for a response's `X-Cache` value: the lower-case outcome, or `none`
+    /// when the cache had no part (or the value is not ours).
+    pub fn metric_label(x_cache: Option<&str>) -> &'static str {
+        const LABELS: [&str; 7] = ["hit", "miss", "stale", "updating", "revalidated", "bypass", "expired"];
+        let Some(v) = x_cache else { return "none" };
+        Self::ALL.iter().position(|o| o.as_str().eq_ignore_ascii_case(v.trim())).map_or("none", |i| LABELS[i])
+    }
+}
+
 /// Name of this cache in `Cache-Status`.
 pub const CACHE_NAME: &str = "edgelayer";
 
@@ -105,5 +118,13 @@ mod tests {
         assert_eq!(cache_status(CacheOutcome::Revalidated, &d(Some(60), Some(304), true, None)), "edgelayer; fwd=stale; fwd-status=304; ttl=60; stored");
         assert_eq!(cache_status(CacheOutcome::Miss, &StatusDetail { vary_miss: true, ..Default::default() }), "edgelayer; fwd=vary-miss");
         assert_eq!(cache_status(CacheOutcome::Bypass, &d(None, None, false, Some("a b"))), "edgelayer; fwd=bypass; detail=\"a b\"");
+    }
+
+    #[test]
+    fn metric_labels() {
+        assert_eq!(CacheOutcome::metric_label(Some("HIT")), "hit");
+        assert_eq!(CacheOutcome::metric_label(Some("EXPIRED")), "expired");
+        assert_eq!(CacheOutcome::metric_label(Some("TCP_HIT from squid")), "none");
+        assert_eq!(CacheOutcome::metric_label(None), "none");
     }
 }

@@ -4,7 +4,7 @@
 //! concurrent requests for one variant so each is encoded once.
 
 use super::store::{self, Collapse, L1Entry, Lookup};
-use super::{fetch_origin, now_ms, respond, serve_stored, to_header_map, Incoming, Timing};
+use super::{fetch_origin, now_ms, respond, serve_stored, to_header_map, Background, Incoming};
 use crate::cache::policy::{self, Cacheability, NoCacheReason};
 use crate::cache::status::{CacheOutcome, StatusDetail};
 use crate::cache::stored::annotate;
@@ -57,7 +57,7 @@ fn source_incoming(inc: &Incoming, req: &ImageRequest) -> Incoming {
     let mut url = inc.url.clone();
     url.set_path(&req.source_path);
     url.set_query(req.source_query.as_deref());
-    Incoming { method: http::Method::GET, path: req.source_path.clone(), headers: inc.headers.clone(), host: inc.host.clone(), client_ip: inc.client_ip.clone(), started: inc.started, url }
+    inc.derive(http::Method::GET, url)
 }
 
 fn with_vary(res: Response) -> Result<Response> {
@@ -69,7 +69,7 @@ fn with_vary(res: Response) -> Result<Response> {
 /// Serves an image request. `rule` is the source path's rule (TTLs, tags, headers);
 /// `cacheability`: whether the request may use the shared cache (no credentials, bypass
 /// cookies or bypass rule), and if not, why.
-pub async fn handle(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: ImageRequest, cacheability: std::result::Result<(), NoCacheReason>) -> Result<Response> {
+pub async fn handle(env: &Env, ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: ImageRequest, cacheability: std::result::Result<(), NoCacheReason>) -> Result<Response> {
     let shared = cacheability.is_ok();
     if !matches!(inc.method, http::Method::GET | http::Method::HEAD) {
         return inc.error(405, "image URLs take GET or HEAD");
@@ -97,16 +97,14 @@ pub async fn handle(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Inc
     let key = key.replacen('#', if source.contains('?') { "&edgelayer-accept=" } else { "?edgelayer-accept=" }, 1);
     let now = now_ms() as u64;
     let bans = store::bans(env, config.ban_refresh.as_millis() as u64, now).await;
-    let timing = Timing::default();
-
     if let Some(e) = store::l1_get(&config.l1, &key, &inc.headers, now).filter(|_| shared) {
         if !crate::cache::bans::is_banned(&bans, &e.meta) && e.meta.freshness(now) == Freshness::Fresh {
             let detail = StatusDetail { ttl: Some(e.meta.ttl_secs(now)), detail: Some("l1"), ..Default::default() };
-            return with_vary(serve_stored(inc, rule, &e.meta, &e.headers, ResponseBody::Body(e.body.clone()), CacheOutcome::Hit, detail, &timing)?);
+            return with_vary(serve_stored(inc, rule, &e.meta, &e.headers, ResponseBody::Body(e.body.clone()), CacheOutcome::Hit, detail)?);
         }
     }
     let lookup_fresh = || async {
-        match store::lookup(&key, &inc.headers, &bans, None).await {
+        match inc.time_cache(store::lookup(&key, &inc.headers, &bans, None)).await {
             Ok(Lookup::Found(found)) if found.meta.freshness(now_ms() as u64) == Freshness::Fresh => Some(found),
             _ => None,
         }
@@ -114,7 +112,7 @@ pub async fn handle(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Inc
     if let Some(found) = if shared { lookup_fresh().await } else { None } {
         let detail = StatusDetail { ttl: Some(found.meta.ttl_secs(now)), ..Default::default() };
         let (_, body) = found.response.into_parts();
-        return with_vary(serve_stored(inc, rule, &found.meta, &found.headers, body, CacheOutcome::Hit, detail, &timing)?);
+        return with_vary(serve_stored(inc, rule, &found.meta, &found.headers, body, CacheOutcome::Hit, detail)?);
     }
     let guard = match if shared { Some(store::collapse(&key).await) } else { None } {
         None => None,
@@ -123,20 +121,16 @@ pub async fn handle(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Inc
             if let Some(found) = lookup_fresh().await {
                 let detail = StatusDetail { ttl: Some(found.meta.ttl_secs(now)), detail: Some("collapsed"), ..Default::default() };
                 let (_, body) = found.response.into_parts();
-                return with_vary(serve_stored(inc, rule, &found.meta, &found.headers, body, CacheOutcome::Hit, detail, &timing)?);
+                return with_vary(serve_stored(inc, rule, &found.meta, &found.headers, body, CacheOutcome::Hit, detail)?);
             }
             None
         }
     };
 
     let src = source_incoming(inc, &req);
-    let mut timing = Timing::default();
-    let mut res = match fetch_origin(&src, config, None, true, &[], &mut timing).await {
+    let mut res = match fetch_origin(&src, config, None, true, &[]).await {
         Ok(r) => r,
-        Err(e) => {
-            console_error!("edgelayer: image source fetch failed: {e}");
-            return inc.error(502, "origin unreachable");
-        }
+        Err(e) => return e.respond(inc),
     };
     let status = res.status_code();
     let mut headers = to_header_map(res.headers());
@@ -147,7 +141,7 @@ pub async fn handle(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Inc
             annotate(&mut headers, rule, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some("not an image"), ..Default::default() });
             let (_, body) = res.into_parts();
             let manual = headers.contains_key(header::CONTENT_ENCODING);
-            return respond(inc, status, headers, body, &timing, manual);
+            return respond(inc, status, headers, body, manual);
         }
         return match status {
             404 | 410 => inc.error(status, &format!("image source {} not found", req.source_path)),
@@ -184,7 +178,7 @@ pub async fn handle(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Inc
                 }
                 None => res.into_parts().1,
             };
-            return respond(inc, status, headers, body, &timing, manual);
+            return respond(inc, status, headers, body, manual);
         }
         let size = declared.unwrap_or(source_bytes.len() as u64);
         return inc.error(413, &ImageError::SourceTooLarge(size, limit).to_string());
@@ -193,6 +187,7 @@ pub async fn handle(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Inc
     let started = now_ms();
     let outcome = process::process(&source_bytes, &params, &accept, &config.images.settings);
     let ms = now_ms() - started;
+    inc.timing.borrow_mut().transform = Some(("image", Some(ms)));
     let source_type = source_format_name(&headers);
     let note = match &outcome {
         Ok(o) => o.describe(&source_type, source_bytes.len(), ms),
@@ -200,12 +195,14 @@ pub async fn handle(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Inc
         Err(e) => return inc.error(e.status(), &e.to_string()),
     };
     let source_media = || headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let source_len = source_bytes.len() as u64;
     let (body, media, encoded) = match outcome {
         Ok(Outcome::Encoded { bytes, format, .. }) => (bytes, HeaderValue::from_static(format.media_type()), true),
         Ok(Outcome::Original { .. }) | Err(_) => (source_bytes, source_media(), false),
     };
 
     if encoded {
+        super::observe::record(|s| s.record_saved(&rule.name, "image", source_len, body.len() as u64));
         for h in &SOURCE_ONLY {
             headers.remove(h);
         }
@@ -244,7 +241,7 @@ pub async fn handle(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Inc
         });
     }
     annotate(&mut headers, rule, CacheOutcome::Miss, &detail);
-    with_vary(respond(inc, 200, headers, ResponseBody::Body(body), &timing, false)?)
+    with_vary(respond(inc, 200, headers, ResponseBody::Body(body), false)?)
 }
 
 fn source_format_name(headers: &HeaderMap) -> String {

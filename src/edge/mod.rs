@@ -5,6 +5,8 @@
 mod images;
 mod limit;
 mod limiter;
+mod observe;
+mod pool;
 mod purge;
 mod store;
 
@@ -16,12 +18,15 @@ use crate::cache::Freshness;
 use crate::compress;
 use crate::config::{ConfigError, EdgeConfig};
 use crate::html::MinifyOptions;
+use crate::metrics::aggregate::RequestRecord;
 use crate::proxy::{self, ClientInfo};
 use crate::rules::Rule;
 use crate::transform::{self, BodyTransform, TransformPlan};
 use futures_util::StreamExt;
 use http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use store::{Collapse, Found, L1Entry, Lookup};
 use worker::*;
@@ -49,6 +54,28 @@ fn load_config(env: &Env) -> std::result::Result<Rc<EdgeConfig>, ConfigError> {
         })
         .clone()
     })
+}
+
+/// Where background work goes: `waitUntil` of the fetch or scheduled event being handled.
+#[derive(Clone)]
+pub(crate) struct Background(Rc<dyn Fn(BackgroundTask)>);
+
+type BackgroundTask = Pin<Box<dyn Future<Output = ()>>>;
+
+impl Background {
+    fn of_fetch(ctx: Context) -> Self {
+        let ctx = Rc::new(ctx);
+        Self(Rc::new(move |f| ctx.wait_until(f)))
+    }
+
+    fn of_schedule(ctx: ScheduleContext) -> Self {
+        Self(Rc::new(move |f| ctx.wait_until(f)))
+    }
+
+    /// Runs `f` after the response, within the event's lifetime.
+    pub(crate) fn wait_until(&self, f: impl Future<Output = ()> + 'static) {
+        (self.0)(Box::pin(f))
+    }
 }
 
 /// Milliseconds on the platform clock (it advances only across I/O inside Workers).
@@ -95,9 +122,41 @@ struct Incoming {
     host: String,
     client_ip: Option<String>,
     started: f64,
+    /// `X-Request-Id`: the client's when it is a sane token, else a new one; sent to the origin.
+    request_id: String,
+    env: Env,
+    bg: Background,
+    /// Shared with the requests derived from this one (image sources, background refreshes).
+    timing: Rc<RefCell<Timing>>,
 }
 
 impl Incoming {
+    /// The same client request aimed at another method and URL (an image's source, a refresh).
+    fn derive(&self, method: http::Method, url: Url) -> Incoming {
+        Incoming {
+            method,
+            path: url.path().to_owned(),
+            url,
+            headers: self.headers.clone(),
+            host: self.host.clone(),
+            client_ip: self.client_ip.clone(),
+            started: self.started,
+            request_id: self.request_id.clone(),
+            env: self.env.clone(),
+            bg: self.bg.clone(),
+            timing: self.timing.clone(),
+        }
+    }
+
+    /// Awaits a cache operation, adding its time to `cache` in `Server-Timing`.
+    async fn time_cache<T>(&self, f: impl Future<Output = T>) -> T {
+        let t0 = now_ms();
+        let out = f.await;
+        let mut t = self.timing.borrow_mut();
+        t.cache_ms = Some(t.cache_ms.unwrap_or(0.0) + now_ms() - t0);
+        out
+    }
+
     fn accept(&self) -> Option<&str> {
         self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
     }
@@ -114,15 +173,65 @@ impl Incoming {
     }
 }
 
-/// Times for `Server-Timing`.
+/// Times for `Server-Timing` and the metrics.
 #[derive(Default)]
 struct Timing {
+    cache_ms: Option<f64>,
     origin_ms: Option<f64>,
+    /// Index of the last origin asked.
+    origin: Option<usize>,
+    /// What rewrote the body, and how long it took when it was not streamed.
+    transform: Option<(&'static str, Option<f64>)>,
 }
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
+    handle(req, env, Background::of_fetch(ctx)).await
+}
+
+/// The Cron Trigger: health checks of every origin, then cache warming, then the metrics.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
+    console_error_panic_hook::set_once();
+    let config = match load_config(&env) {
+        Ok(c) => c,
+        Err(e) => return console_error!("edgelayer: {e}"),
+    };
+    match pool::check_all(&env, &config).await {
+        Ok(s) => console_log!("edgelayer: health checks: {}", s.to_json()),
+        Err(e) => console_error!("edgelayer: health checks could not be recorded: {e}"),
+    }
+    let bg = Background::of_schedule(ctx);
+    for url in &config.pool.warm {
+        match warm(url, &env, &bg).await {
+            Ok(note) => console_log!("edgelayer: warmed {url}: {note}"),
+            Err(e) => console_error!("edgelayer: warming {url} failed: {e}"),
+        }
+    }
+    if let Err(e) = observe::flush(&env).await {
+        console_error!("edgelayer: shipping metrics failed: {e}");
+    }
+}
+
+/// Requests `url` through the pipeline as a browser would (brotli-capable), reading the body
+/// so that the cache fill completes.
+async fn warm(url: &Url, env: &Env, bg: &Background) -> Result<String> {
+    let headers = Headers::new();
+    headers.set("accept", "text/html,application/xhtml+xml,application/json;q=0.9,*/*;q=0.8")?;
+    headers.set("accept-encoding", "br, gzip")?;
+    headers.set("user-agent", "edgelayer-warm/1")?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let mut res = handle(Request::new_with_init(url.as_str(), &init)?, env.clone(), bg.clone()).await?;
+    let status = res.status_code();
+    let cache = res.headers().get("x-cache")?.unwrap_or_default();
+    let bytes = res.bytes().await?.len();
+    Ok(format!("{status} {cache} {bytes} bytes"))
+}
+
+/// The whole pipeline for one request (client or warming).
+async fn handle(req: Request, env: Env, bg: Background) -> Result<Response> {
     let started = now_ms();
     let url = req.url()?;
     let mut headers = to_header_map(req.headers());
@@ -135,6 +244,13 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
             _ => headers.remove(header::ACCEPT_ENCODING),
         };
     }
+    // The client's id when it is a sane token, else Cloudflare's ray id, else a new one.
+    let request_id = ["x-request-id", "cf-ray"]
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).filter(|id| proxy::valid_request_id(id)))
+        .map(str::to_owned)
+        .or_else(new_request_id)
+        .unwrap_or_default();
     let inc = Incoming {
         method: http::Method::from_bytes(req.method().as_ref().as_bytes()).unwrap_or(http::Method::GET),
         headers,
@@ -143,8 +259,32 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         client_ip: req.headers().get("cf-connecting-ip")?,
         url,
         started,
+        request_id,
+        env,
+        bg,
+        timing: Rc::default(),
     };
-    let config = match load_config(&env) {
+    let res = route(req, &inc).await?;
+    stamp(res, &inc)
+}
+
+/// `Server-Timing` and `X-Request-Id` on every response (WebSocket handshakes pass untouched).
+fn stamp(res: Response, inc: &Incoming) -> Result<Response> {
+    if res.status_code() == 101 {
+        return Ok(res);
+    }
+    let mut res = res;
+    let t = inc.timing.borrow();
+    let timing = proxy::ServerTiming { total_ms: now_ms() - inc.started, cache_ms: t.cache_ms, origin_ms: t.origin_ms, transform: t.transform };
+    let headers = res.headers_mut();
+    headers.append("server-timing", &timing.header())?;
+    headers.set("x-request-id", &inc.request_id)?;
+    Ok(res)
+}
+
+async fn route(req: Request, inc: &Incoming) -> Result<Response> {
+    let env = &inc.env;
+    let config = match load_config(env) {
         Ok(c) => c,
         Err(e) => {
             console_error!("edgelayer: {e}");
@@ -152,9 +292,12 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         }
     };
     match inc.path.as_str() {
-        HEALTH_PATH => return health(&env, &config).await,
-        PURGE_PATH => return purge::handle(req, &env, &config, &inc).await,
+        HEALTH_PATH => return health(env, &config).await,
+        PURGE_PATH => return purge::handle(req, env, &config, inc).await,
         _ => {}
+    }
+    if let Some(res) = observe::admin(env, &config, inc).await {
+        return res;
     }
     // Image URLs take the rule of their source path (its TTLs, tags and headers).
     let image = images::ImageRequest::from_url(&inc.path, inc.url.query());
@@ -170,8 +313,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         headers.set("location", target.as_str())?;
         return Ok(Response::empty()?.with_status(308).with_headers(headers));
     }
-    let limit_headers = match limit::enforce(&env, &config, &inc, rule).await? {
-        limit::Verdict::Respond(res) => return finish(res, &inc, rule, https, &[]),
+    let limit_headers = match limit::enforce(env, &config, inc, rule).await? {
+        limit::Verdict::Respond(res) => return finish(res, inc, rule, https, &[], true),
         limit::Verdict::Proceed(h) => h,
     };
     let image = image.or_else(|| {
@@ -181,25 +324,35 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     // Whether the image may come from (and go to) the shared cache.
     let shared = policy::request_cacheability(&http::Method::GET, &inc.headers, rule);
     let res = match image {
-        Some(i) if !i.auto || shared.is_ok() => images::handle(&env, &ctx, &config, &inc, rule, i, shared).await?,
+        Some(i) if !i.auto || shared.is_ok() => images::handle(env, &inc.bg, &config, inc, rule, i, shared).await?,
         _ => match policy::request_cacheability(&inc.method, &inc.headers, rule) {
-            Err(reason) => pass(req, &config, &inc, rule, reason.as_str()).await?,
-            Ok(()) if inc.headers.contains_key(header::RANGE) => ranged(req, &env, &config, &inc, rule).await?,
-            Ok(()) => cached(&env, &ctx, &config, &inc, rule).await?,
+            Err(reason) => pass(req, &config, inc, rule, reason.as_str()).await?,
+            Ok(()) if inc.headers.contains_key(header::RANGE) => ranged(req, env, &config, inc, rule).await?,
+            Ok(()) => cached(env, &inc.bg, &config, inc, rule).await?,
         },
     };
-    finish(res, &inc, rule, https, &limit_headers)
+    finish(res, inc, rule, https, &limit_headers, false)
 }
 
 /// Last step for every response leaving the worker (hits included): security headers,
 /// rate-limit headers and, for rules with CSP nonces, a fresh nonce in the CSP and in every
 /// `<script>`/`<style>` of HTML pages. WebSocket handshakes pass untouched.
-fn finish(res: Response, inc: &Incoming, rule: &Rule, https: bool, extra: &[(&'static str, String)]) -> Result<Response> {
-    if res.status_code() == 101 {
-        return Ok(res);
-    }
+/// Also where each request is counted (`limited`: the rate limiter answered).
+fn finish(res: Response, inc: &Incoming, rule: &Rule, https: bool, extra: &[(&'static str, String)], limited: bool) -> Result<Response> {
     let status = res.status_code();
     let mut headers = to_header_map(res.headers());
+    let cache = CacheOutcome::metric_label(headers.get(crate::cache::stored::X_CACHE).and_then(|v| v.to_str().ok()));
+    let bytes_out = if inc.method == http::Method::HEAD || matches!(status, 101 | 204 | 304) {
+        Some(0)
+    } else {
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok())
+    };
+    let seconds = (now_ms() - inc.started) / 1000.0;
+    observe::request(inc, &RequestRecord { rule: &rule.name, cache, status, seconds, bytes_out, limited });
+    observe::flush_if_due(&inc.env, &inc.bg);
+    if status == 101 {
+        return Ok(res);
+    }
     let nonce = transform::wants_nonce(rule, status, &headers).then(new_nonce).flatten();
     crate::headers::apply(&rule.headers, &mut headers, https, nonce.as_deref());
     for (k, v) in extra {
@@ -215,9 +368,16 @@ fn finish(res: Response, inc: &Incoming, rule: &Rule, https: bool, extra: &[(&'s
         res
     } else {
         let plan = TransformPlan { minify: true, coding: None, vary_encoding: false };
-        transformed(res, &plan, MinifyOptions::nonce_only(nonce), 0)?
+        transformed(res, &plan, MinifyOptions::nonce_only(nonce), 0, None)?
     };
     Ok(res.with_status(status).with_headers(to_headers(&headers)?))
+}
+
+/// 64 random bits, hex: a request id when the client sent none.
+fn new_request_id() -> Option<String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// 128 random bits, hex: a CSP nonce.
@@ -236,9 +396,9 @@ fn client_accept_encoding(req: &Request) -> Option<String> {
     js_sys::Reflect::get(&cf, &"clientAcceptEncoding".into()).ok()?.as_string()
 }
 
-/// Sends the request to the origin. `fill` marks a cache fill: HEAD becomes GET, the client's
-/// conditionals and range are dropped, and `extra` (revalidation validators) added.
-async fn fetch_origin(inc: &Incoming, config: &EdgeConfig, body: Option<&Request>, fill: bool, extra: &[(HeaderName, HeaderValue)], timing: &mut Timing) -> Result<Response> {
+/// Sends the request to the origin pool. `fill` marks a cache fill: HEAD becomes GET, the
+/// client's conditionals and range are dropped, and `extra` (revalidation validators) added.
+async fn fetch_origin(inc: &Incoming, config: &EdgeConfig, body: Option<&Request>, fill: bool, extra: &[(HeaderName, HeaderValue)]) -> std::result::Result<Response, pool::OriginError> {
     let client = ClientInfo { ip: inc.client_ip.as_deref(), scheme: inc.url.scheme(), host: Some(&inc.host) };
     let mut headers = proxy::upstream_headers(&inc.headers, client);
     let mut method = inc.method.clone();
@@ -253,36 +413,37 @@ async fn fetch_origin(inc: &Incoming, config: &EdgeConfig, body: Option<&Request
             method = http::Method::GET;
         }
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::from(method.to_string())).with_headers(to_headers(&headers)?).with_redirect(RequestRedirect::Manual);
-    if let Some(req) = body {
-        if !matches!(req.method(), Method::Get | Method::Head) {
-            // The client's body stream goes upstream as is: nothing buffered.
+    if let Ok(id) = HeaderValue::from_str(&inc.request_id) {
+        headers.insert(HeaderName::from_static("x-request-id"), id);
+    }
+    let body = body.filter(|req| !matches!(req.method(), Method::Get | Method::Head));
+    let platform_headers = to_headers(&headers).map_err(|_| pool::OriginError::Unreachable)?;
+    let path_and_query = inc.path_and_query();
+    let make = |origin: &crate::config::OriginUrl| {
+        let mut init = RequestInit::new();
+        init.with_method(Method::from(method.to_string())).with_headers(platform_headers.clone()).with_redirect(RequestRedirect::Manual);
+        if let Some(req) = body {
+            // The client's body stream goes upstream as is: nothing buffered (and, having a
+            // body, the request is sent once: `pool::retryable`).
             init.with_body(req.inner().body().map(Into::into));
         }
-    }
-    let upstream = Request::new_with_init(&config.origin.join(&inc.path_and_query()), &init)?;
-    let t0 = now_ms();
-    let res = Fetch::Request(upstream).send().await;
-    timing.origin_ms = Some(now_ms() - t0);
-    res
+        Request::new_with_init(&origin.join(&path_and_query), &init)
+    };
+    pool::send(inc, config, make, pool::retryable(&method, body.is_some())).await
 }
 
-/// Builds the client response: status, headers, body (dropped for HEAD), `Server-Timing`.
+/// Builds the client response: status, headers, body (dropped for HEAD).
 /// `manual`: the body is already encoded as `Content-Encoding` says; send it as it is.
-fn respond(inc: &Incoming, status: u16, mut headers: HeaderMap, body: ResponseBody, timing: &Timing, manual: bool) -> Result<Response> {
-    let edge_ms = now_ms() - inc.started - timing.origin_ms.unwrap_or(0.0);
-    if let Ok(v) = HeaderValue::from_str(&proxy::server_timing(edge_ms, timing.origin_ms)) {
-        headers.append(HeaderName::from_static("server-timing"), v);
-    }
+fn respond(inc: &Incoming, status: u16, headers: HeaderMap, body: ResponseBody, manual: bool) -> Result<Response> {
     let body = if inc.method == http::Method::HEAD || status == 304 || status == 204 { ResponseBody::Empty } else { body };
     let builder = Response::builder().with_status(status).with_headers(to_headers(&headers)?);
     let builder = if manual { builder.with_encode_body(EncodeBody::Manual) } else { builder };
     Ok(builder.body(body))
 }
 
-/// Streams an origin body through the plan's pipeline (minifier, brotli).
-fn transformed(res: Response, plan: &TransformPlan, options: MinifyOptions, quality: u32) -> Result<Response> {
+/// Streams an origin body through the plan's pipeline (minifier, brotli). `meter`: the rule and
+/// stage to credit the bytes sent and saved to, once the body has ended.
+fn transformed(res: Response, plan: &TransformPlan, options: MinifyOptions, quality: u32, meter: Option<(String, &'static str)>) -> Result<Response> {
     // Bodies come as streams (origin, Cache API) or bytes (L1): stream either.
     let (_, body) = res.into_parts();
     let upstream: futures_util::stream::LocalBoxStream<'static, Result<Vec<u8>>> = match body {
@@ -291,18 +452,32 @@ fn transformed(res: Response, plan: &TransformPlan, options: MinifyOptions, qual
         ResponseBody::Empty => futures_util::stream::empty().boxed_local(),
     };
     let pipeline = BodyTransform::new(plan, options, quality);
-    let out = futures_util::stream::unfold((upstream, Some(pipeline)), |(mut upstream, pipeline)| async move {
+    // (bytes in, bytes out) so far.
+    let counted = (0u64, 0u64);
+    let out = futures_util::stream::unfold((upstream, Some(pipeline), counted, meter), |(mut upstream, pipeline, (mut seen, mut sent), meter)| async move {
         let mut pipeline = pipeline?;
         loop {
             match upstream.next().await {
                 Some(Ok(chunk)) => {
+                    seen += chunk.len() as u64;
                     let bytes = pipeline.push(&chunk);
                     if !bytes.is_empty() {
-                        return Some((Ok::<Vec<u8>, Error>(bytes), (upstream, Some(pipeline))));
+                        sent += bytes.len() as u64;
+                        return Some((Ok::<Vec<u8>, Error>(bytes), (upstream, Some(pipeline), (seen, sent), meter)));
                     }
                 }
-                Some(Err(e)) => return Some((Err(e), (upstream, None))),
-                None => return Some((Ok(pipeline.finish()), (upstream, None))),
+                Some(Err(e)) => return Some((Err(e), (upstream, None, (seen, sent), None))),
+                None => {
+                    let last = pipeline.finish();
+                    if let Some((rule, stage)) = &meter {
+                        let total = sent + last.len() as u64;
+                        observe::record(|s| {
+                            s.record_saved(rule, stage, seen, total);
+                            s.record_bytes_out(rule, total);
+                        });
+                    }
+                    return Some((Ok(last), (upstream, None, (seen, sent), None)));
+                }
             }
         }
     });
@@ -320,29 +495,31 @@ fn transform_origin(inc: &Incoming, config: &EdgeConfig, rule: &Rule, res: Respo
     if !plan.rewrites_body() {
         return Ok(res);
     }
-    transformed(res, &plan, config.minify.clone(), compress::brotli_quality(cacheable, length))
+    let stage = match (plan.minify, plan.coding.is_some()) {
+        (true, true) => "minify_brotli",
+        (true, false) => "minify",
+        _ => "brotli",
+    };
+    inc.timing.borrow_mut().transform = Some((stage, None));
+    transformed(res, &plan, config.minify.clone(), compress::brotli_quality(cacheable, length), Some((rule.name.clone(), stage)))
 }
 
 /// Answers from a stored response: 304 when the client's validators match, else the body.
-fn serve_stored(inc: &Incoming, rule: &Rule, meta: &crate::cache::CacheMeta, stored: &HeaderMap, body: ResponseBody, outcome: CacheOutcome, detail: StatusDetail<'_>, timing: &Timing) -> Result<Response> {
+fn serve_stored(inc: &Incoming, rule: &Rule, meta: &crate::cache::CacheMeta, stored: &HeaderMap, body: ResponseBody, outcome: CacheOutcome, detail: StatusDetail<'_>) -> Result<Response> {
     let now = now_ms() as u64;
     let mut headers = served_headers(stored, meta, rule, now, outcome, &detail);
     let manual = transform::serve_encoding(&inc.headers, &mut headers, rule.csp_nonce);
     if stored::not_modified(&inc.headers, meta.status, &mut headers) {
-        return respond(inc, 304, headers, ResponseBody::Empty, timing, false);
+        return respond(inc, 304, headers, ResponseBody::Empty, false);
     }
-    respond(inc, meta.status, headers, body, timing, manual)
+    respond(inc, meta.status, headers, body, manual)
 }
 
 /// Not cacheable: stream both ways; unsafe methods that succeed invalidate what they changed.
 async fn pass(req: Request, config: &EdgeConfig, inc: &Incoming, rule: &Rule, reason: &str) -> Result<Response> {
-    let mut timing = Timing::default();
-    let res = match fetch_origin(inc, config, Some(&req), false, &[], &mut timing).await {
+    let res = match fetch_origin(inc, config, Some(&req), false, &[]).await {
         Ok(r) => r,
-        Err(e) => {
-            console_error!("edgelayer: origin fetch failed: {e}");
-            return inc.error(502, "origin unreachable");
-        }
+        Err(e) => return e.respond(inc),
     };
     if res.status_code() == 101 {
         // WebSocket: the platform pairs the sockets; the response must pass through untouched.
@@ -358,7 +535,7 @@ async fn pass(req: Request, config: &EdgeConfig, inc: &Incoming, rule: &Rule, re
     let manual = transform::serve_encoding(&inc.headers, &mut headers, rule.csp_nonce);
     annotate(&mut headers, rule, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some(reason), ..Default::default() });
     let (_, body) = res.into_parts();
-    respond(inc, status, headers, body, &timing, manual)
+    respond(inc, status, headers, body, manual)
 }
 
 /// RFC 9111 §4.4: drop stored responses for `paths` (every key spec of the rule that matches).
@@ -380,7 +557,7 @@ async fn ranged(req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming, ru
     let primary = primary_key(inc.url.scheme(), &inc.host, &inc.path, inc.url.query(), &rule.cache_key, &inc.headers);
     let bans = store::bans(env, config.ban_refresh.as_millis() as u64, now).await;
     let range = inc.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    if let Ok(Lookup::Found(found)) = store::lookup(&primary, &inc.headers, &bans, range).await {
+    if let Ok(Lookup::Found(found)) = inc.time_cache(store::lookup(&primary, &inc.headers, &bans, range)).await {
         if found.meta.freshness(now) == Freshness::Fresh {
             let status = found.response.status_code();
             let meta = found.meta;
@@ -395,23 +572,21 @@ async fn ranged(req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming, ru
             let (_, body) = found.response.into_parts();
             let status = if status == 206 { 206 } else { meta.status };
             let manual = headers.contains_key(header::CONTENT_ENCODING);
-            return respond(inc, status, headers, body, &Timing::default(), manual);
+            return respond(inc, status, headers, body, manual);
         }
     }
     pass(req, config, inc, rule, "range").await
 }
 
 /// The cacheable path: L1, then the Cache API, then the origin (collapsed).
-async fn cached(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule) -> Result<Response> {
+async fn cached(env: &Env, ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule) -> Result<Response> {
     let now = now_ms() as u64;
     let primary = primary_key(inc.url.scheme(), &inc.host, &inc.path, inc.url.query(), &rule.cache_key, &inc.headers);
     let bans = store::bans(env, config.ban_refresh.as_millis() as u64, now).await;
-    let timing = Timing::default();
-
     if let Some(e) = store::l1_get(&config.l1, &primary, &inc.headers, now) {
         if !crate::cache::bans::is_banned(&bans, &e.meta) && e.meta.freshness(now) == Freshness::Fresh {
             let detail = StatusDetail { ttl: Some(e.meta.ttl_secs(now)), detail: Some("l1"), ..Default::default() };
-            return serve_stored(inc, rule, &e.meta, &e.headers, ResponseBody::Body(e.body.clone()), CacheOutcome::Hit, detail, &timing);
+            return serve_stored(inc, rule, &e.meta, &e.headers, ResponseBody::Body(e.body.clone()), CacheOutcome::Hit, detail);
         }
     }
 
@@ -419,7 +594,7 @@ async fn cached(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incomin
     let mut vary_miss = false;
     let mut guard = None;
     if !store::is_hit_for_pass(&primary, now) {
-        match store::lookup(&primary, &inc.headers, &bans, None).await {
+        match inc.time_cache(store::lookup(&primary, &inc.headers, &bans, None)).await {
             Ok(Lookup::Found(found)) => match found.meta.freshness(now) {
                 Freshness::Fresh => return serve_hit(inc, config, rule, &primary, found, now).await,
                 Freshness::Stale { while_revalidate: true, .. } => {
@@ -428,7 +603,7 @@ async fn cached(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incomin
                     ctx.wait_until(refresh);
                     let (_, body) = found.response.into_parts();
                     let detail = StatusDetail { ttl: Some(meta.ttl_secs(now)), ..Default::default() };
-                    return serve_stored(inc, rule, &meta, &headers, body, CacheOutcome::Updating, detail, &timing);
+                    return serve_stored(inc, rule, &meta, &headers, body, CacheOutcome::Updating, detail);
                 }
                 Freshness::Stale { if_error, .. } => return revalidate(ctx, config, inc, rule, &primary, found, if_error).await,
             },
@@ -438,7 +613,7 @@ async fn cached(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incomin
         match store::collapse(&primary).await {
             Collapse::Leader(g) => guard = Some(g),
             Collapse::Followed => {
-                if let Ok(Lookup::Found(found)) = store::lookup(&primary, &inc.headers, &bans, None).await {
+                if let Ok(Lookup::Found(found)) = inc.time_cache(store::lookup(&primary, &inc.headers, &bans, None)).await {
                     if found.meta.freshness(now_ms() as u64) == Freshness::Fresh {
                         return serve_hit(inc, config, rule, &primary, found, now_ms() as u64).await;
                     }
@@ -446,15 +621,11 @@ async fn cached(env: &Env, ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incomin
             }
         }
     }
-    let mut timing = Timing::default();
-    let res = match fetch_origin(inc, config, None, true, &[], &mut timing).await {
+    let res = match fetch_origin(inc, config, None, true, &[]).await {
         Ok(r) => r,
-        Err(e) => {
-            console_error!("edgelayer: origin fetch failed: {e}");
-            return inc.error(502, "origin unreachable");
-        }
+        Err(e) => return e.respond(inc),
     };
-    fill(ctx, config, inc, rule, &primary, res, CacheOutcome::Miss, vary_miss, guard, timing)
+    fill(ctx, config, inc, rule, &primary, res, CacheOutcome::Miss, vary_miss, guard)
 }
 
 /// A fresh hit from L2; small bodies are also kept in L1.
@@ -465,15 +636,15 @@ async fn serve_hit(inc: &Incoming, config: &EdgeConfig, rule: &Rule, primary: &s
     if small {
         let body = response.bytes().await?;
         store::l1_put(&config.l1, primary, &inc.headers, L1Entry { meta: meta.clone(), headers: headers.clone(), body: body.clone() }, now);
-        return serve_stored(inc, rule, &meta, &headers, ResponseBody::Body(body), CacheOutcome::Hit, detail, &Timing::default());
+        return serve_stored(inc, rule, &meta, &headers, ResponseBody::Body(body), CacheOutcome::Hit, detail);
     }
     let (_, body) = response.into_parts();
-    serve_stored(inc, rule, &meta, &headers, body, CacheOutcome::Hit, detail, &Timing::default())
+    serve_stored(inc, rule, &meta, &headers, body, CacheOutcome::Hit, detail)
 }
 
 /// Stores the origin's response when policy allows (in the background, body teed) and answers.
 #[allow(clippy::too_many_arguments)]
-fn fill(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, res: Response, outcome: CacheOutcome, vary_miss: bool, guard: Option<store::LeaderGuard>, timing: Timing) -> Result<Response> {
+fn fill(ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, res: Response, outcome: CacheOutcome, vary_miss: bool, guard: Option<store::LeaderGuard>) -> Result<Response> {
     let now = now_ms() as u64;
     let status = res.status_code();
     let mut headers = to_header_map(res.headers());
@@ -504,7 +675,7 @@ fn fill(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, pri
     let manual = transform::serve_encoding(&inc.headers, &mut headers, rule.csp_nonce);
     // For HEAD the GET body feeds the cache copy only; `respond` sends none.
     let (_, body) = res.into_parts();
-    respond(inc, status, headers, body, &timing, manual)
+    respond(inc, status, headers, body, manual)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -543,25 +714,23 @@ async fn store_in_background(config: Rc<EdgeConfig>, primary: String, request: H
 
 /// Stale and not servable as is: revalidate with the origin (RFC 9111 §4.3), falling back to
 /// the stale copy on origin errors when stale-if-error allows (RFC 5861 §4).
-async fn revalidate(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, stale: Found, if_error: bool) -> Result<Response> {
-    let mut timing = Timing::default();
+async fn revalidate(ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, stale: Found, if_error: bool) -> Result<Response> {
     let conditional = policy::revalidation_headers(&stale.headers);
-    let res = fetch_origin(inc, config, None, true, &conditional, &mut timing).await;
+    let res = fetch_origin(inc, config, None, true, &conditional).await;
     let now = now_ms() as u64;
-    let serve_stale = |stale: Found, fwd_status: Option<u16>, timing: &Timing| {
+    let serve_stale = |stale: Found, fwd_status: Option<u16>| {
         let detail = StatusDetail { ttl: Some(stale.meta.ttl_secs(now)), fwd_status, ..Default::default() };
         let (_, body) = stale.response.into_parts();
-        serve_stored(inc, rule, &stale.meta, &stale.headers, body, CacheOutcome::Stale, detail, timing)
+        serve_stored(inc, rule, &stale.meta, &stale.headers, body, CacheOutcome::Stale, detail)
     };
     match res {
         Err(e) => {
-            console_error!("edgelayer: origin fetch failed: {e}");
             if if_error {
-                return serve_stale(stale, None, &timing);
+                return serve_stale(stale, None);
             }
-            inc.error(502, "origin unreachable")
+            e.respond(inc)
         }
-        Ok(r) if r.status_code() >= 500 && if_error => serve_stale(stale, Some(r.status_code()), &timing),
+        Ok(r) if r.status_code() >= 500 && if_error => serve_stale(stale, Some(r.status_code())),
         Ok(r) if r.status_code() == 304 => {
             let merged = policy::merge_304(&stale.headers, &to_header_map(r.headers()));
             let Found { meta: old, mut response, .. } = stale;
@@ -572,31 +741,30 @@ async fn revalidate(ctx: &Context, config: &Rc<EdgeConfig>, inc: &Incoming, rule
                     let detail = StatusDetail { ttl: Some(meta.ttl_secs(now)), fwd_status: Some(304), stored: true, ..Default::default() };
                     ctx.wait_until(store_in_background(config.clone(), primary.to_owned(), inc.headers.clone(), meta.clone(), merged.clone(), copy, ttl, None));
                     let (_, body) = response.into_parts();
-                    serve_stored(inc, rule, &meta, &merged, body, CacheOutcome::Revalidated, detail, &timing)
+                    serve_stored(inc, rule, &meta, &merged, body, CacheOutcome::Revalidated, detail)
                 }
                 Cacheability::Skip(reason) => {
                     let detail = StatusDetail { fwd_status: Some(304), detail: Some(reason.as_str()), ..Default::default() };
                     let (_, body) = response.into_parts();
-                    serve_stored(inc, rule, &old, &merged, body, CacheOutcome::Revalidated, detail, &timing)
+                    serve_stored(inc, rule, &old, &merged, body, CacheOutcome::Revalidated, detail)
                 }
             }
         }
-        Ok(r) => fill(ctx, config, inc, rule, primary, r, CacheOutcome::Expired, false, None, timing),
+        Ok(r) => fill(ctx, config, inc, rule, primary, r, CacheOutcome::Expired, false, None),
     }
 }
 
 /// stale-while-revalidate: refresh the entry after the stale copy was served. Only one refresh
 /// per key runs in an isolate at a time.
 fn refresh_in_background(config: Rc<EdgeConfig>, inc: &Incoming, rule: Rule, primary: String, stale: crate::cache::CacheMeta, stale_headers: HeaderMap) -> impl std::future::Future<Output = ()> + 'static {
-    let inc = Incoming { method: http::Method::GET, url: inc.url.clone(), headers: inc.headers.clone(), path: inc.path.clone(), host: inc.host.clone(), client_ip: inc.client_ip.clone(), started: inc.started };
+    let inc = inc.derive(http::Method::GET, inc.url.clone());
     async move {
         let Some(guard) = store::try_lead(&primary) else {
             return;
         };
-        let mut timing = Timing::default();
         let conditional = policy::revalidation_headers(&stale_headers);
         let now = now_ms() as u64;
-        match fetch_origin(&inc, &config, None, true, &conditional, &mut timing).await {
+        match fetch_origin(&inc, &config, None, true, &conditional).await {
             Ok(r) if r.status_code() == 304 => {
                 let merged = policy::merge_304(&stale_headers, &to_header_map(r.headers()));
                 if let Cacheability::Store(meta) = policy::response_cacheability(&rule, &inc.path, &inc.headers, stale.status, &merged, now) {
@@ -621,7 +789,7 @@ fn refresh_in_background(config: Rc<EdgeConfig>, inc: &Incoming, rule: Rule, pri
                 }
             }
             Ok(r) => console_error!("edgelayer: background refresh of {primary} got {}", r.status_code()),
-            Err(e) => console_error!("edgelayer: background refresh of {primary} failed: {e}"),
+            Err(e) => console_error!("edgelayer: background refresh of {primary} failed: {e:?}"),
         }
     }
 }
@@ -639,10 +807,14 @@ async fn health(env: &Env, config: &EdgeConfig) -> Result<Response> {
         Ok(n) => format!("ok ({n} pings)"),
         Err(e) => format!("error: {e}"),
     };
-    let ok = kv == "ok" && durable_object.starts_with("ok");
+    let origin_pool = match pool::snapshot(env).await {
+        Ok(s) => s.to_json(),
+        Err(e) => serde_json::json!(format!("error: {e}")),
+    };
+    let ok = kv == "ok" && durable_object.starts_with("ok") && origin_pool.is_array();
     let body = serde_json::json!({
         "status": if ok { "ok" } else { "degraded" },
-        "origin": config.origin.as_str(),
+        "origins": origin_pool,
         "rules": config.rules.rules().len(),
         "kv": kv,
         "durable_object": durable_object,
