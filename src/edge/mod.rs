@@ -424,12 +424,12 @@ async fn fetch_origin(inc: &Incoming, config: &EdgeConfig, body: Option<&Request
         init.with_method(Method::from(method.to_string())).with_headers(platform_headers.clone()).with_redirect(RequestRedirect::Manual);
         if let Some(req) = body {
             // The client's body stream goes upstream as is: nothing buffered (and, having a
-            // body, the request is sent once: `pool::retryable`).
+            // body, the request is sent once: `crate::pool::retryable`).
             init.with_body(req.inner().body().map(Into::into));
         }
         Request::new_with_init(&origin.join(&path_and_query), &init)
     };
-    pool::send(inc, config, make, pool::retryable(&method, body.is_some())).await
+    pool::send(inc, config, make, crate::pool::retryable(&method, body.is_some())).await
 }
 
 /// Builds the client response: status, headers, body (dropped for HEAD).

@@ -27,9 +27,11 @@ pub const METRICS_JSON_PATH: &str = "/__edgelayer/metrics.json";
 /// The dashboard page and its script.
 pub const DASHBOARD_PATH: &str = "/__edgelayer/dashboard";
 const DASHBOARD_JS_PATH: &str = "/__edgelayer/dashboard.js";
+const DASHBOARD_CSS_PATH: &str = "/__edgelayer/dashboard.css";
 
 const DASHBOARD_HTML: &str = include_str!("../../assets/dashboard/index.html");
 const DASHBOARD_JS: &str = include_str!("../../assets/dashboard/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("../../assets/dashboard/dashboard.css");
 
 #[derive(Default)]
 struct Buffer {
@@ -142,7 +144,7 @@ pub fn request(inc: &Incoming, r: &RequestRecord<'_>) {
 /// Serves the admin endpoints; `None` for other paths. Every one needs the admin token.
 pub async fn admin(env: &Env, config: &EdgeConfig, inc: &Incoming) -> Option<Result<Response>> {
     let path = inc.path.as_str();
-    if ![METRICS_PATH, METRICS_JSON_PATH, DASHBOARD_PATH, DASHBOARD_JS_PATH].contains(&path) {
+    if ![METRICS_PATH, METRICS_JSON_PATH, DASHBOARD_PATH, DASHBOARD_JS_PATH, DASHBOARD_CSS_PATH].contains(&path) {
         return None;
     }
     Some(admin_response(env, config, inc, path).await)
@@ -167,12 +169,16 @@ async fn admin_response(env: &Env, config: &EdgeConfig, inc: &Incoming, path: &s
     match path {
         DASHBOARD_PATH => {
             headers.set("content-type", "text/html; charset=utf-8")?;
-            headers.set("content-security-policy", "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")?;
+            headers.set("content-security-policy", "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")?;
             return Ok(Response::ok(DASHBOARD_HTML)?.with_headers(headers));
         }
         DASHBOARD_JS_PATH => {
             headers.set("content-type", "text/javascript; charset=utf-8")?;
             return Ok(Response::ok(DASHBOARD_JS)?.with_headers(headers));
+        }
+        DASHBOARD_CSS_PATH => {
+            headers.set("content-type", "text/css; charset=utf-8")?;
+            return Ok(Response::ok(DASHBOARD_CSS)?.with_headers(headers));
         }
         _ => {}
     }

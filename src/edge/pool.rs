@@ -66,12 +66,6 @@ impl OriginError {
     }
 }
 
-/// Whether a request may be sent again after a failed attempt: idempotent methods (RFC 9110
-/// §9.2.2) whose body, if any, was not consumed, i.e. with no body at all.
-pub fn retryable(method: &http::Method, has_body: bool) -> bool {
-    method.is_idempotent() && !has_body
-}
-
 /// Sends a request built by `make` for an origin's base URL to the pool: one origin, and on a
 /// failure to connect (or a timeout) one more, different origin when `retryable`.
 pub async fn send(inc: &Incoming, config: &EdgeConfig, make: impl Fn(&OriginUrl) -> Result<Request>, retryable: bool) -> std::result::Result<Response, OriginError> {

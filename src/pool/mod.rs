@@ -48,6 +48,13 @@ pub fn parse_origins(raw: &str) -> Result<Vec<Origin>, ConfigError> {
     Ok(out)
 }
 
+/// Whether a request may be sent again, to another origin, after an attempt got no answer:
+/// idempotent methods (RFC 9110 §9.2.2) without a body. A body is streamed through, never
+/// buffered, so once sent it cannot be sent again; POST and PATCH are never repeated.
+pub fn retryable(method: &http::Method, has_body: bool) -> bool {
+    method.is_idempotent() && !has_body
+}
+
 /// Smooth weighted round robin state (one counter per origin).
 #[derive(Debug, Clone, Default)]
 pub struct Balancer {
@@ -175,6 +182,15 @@ mod tests {
             let e = parse_origins(bad).unwrap_err().to_string();
             assert!(e.contains("ORIGIN_URL"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn only_bodyless_idempotent_requests_are_retried() {
+        assert!(retryable(&http::Method::GET, false));
+        assert!(retryable(&http::Method::DELETE, false));
+        assert!(!retryable(&http::Method::PUT, true), "its body was streamed");
+        assert!(!retryable(&http::Method::POST, false));
+        assert!(!retryable(&http::Method::PATCH, false));
     }
 
     #[test]

@@ -78,8 +78,10 @@ export function wranglerConfig() {
 /** Starts the built worker (build/index.js) under Miniflare on a free port. */
 /** The purge token the e2e workers are given (a secret in production). */
 export const PURGE_TOKEN = 'e2e-purge-token';
+/** The admin token (metrics, dashboard) the e2e workers are given. */
+export const ADMIN_TOKEN = 'e2e-admin-token';
 
-export async function startEdge({ originUrl, vars = {}, noDurableObjects = false } = {}) {
+export async function startEdge({ originUrl, vars = {}, noDurableObjects = false, port } = {}) {
   const cfg = wranglerConfig();
   const mf = new Miniflare({
     modules: true,
@@ -91,9 +93,10 @@ export async function startEdge({ originUrl, vars = {}, noDurableObjects = false
     durableObjects: noDurableObjects
       ? {}
       : Object.fromEntries((cfg.durable_objects?.bindings ?? []).map((b) => [b.name, { className: b.class_name, useSQLite: true }])),
-    bindings: { ...cfg.vars, PURGE_TOKEN, ...(originUrl ? { ORIGIN_URL: originUrl } : {}), ...vars },
+    analyticsEngineDatasets: Object.fromEntries((cfg.analytics_engine_datasets ?? []).map((d) => [d.binding, { dataset: d.dataset }])),
+    bindings: { ...cfg.vars, PURGE_TOKEN, ADMIN_TOKEN, ...(originUrl ? { ORIGIN_URL: originUrl } : {}), ...vars },
     host: '127.0.0.1',
-    port: await freePort(),
+    port: port ?? (await freePort()),
   });
   const url = (await mf.ready).toString().replace(/\/$/, '');
   return { url, mf, dispose: () => mf.dispose() };
