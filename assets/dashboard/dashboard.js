@@ -166,7 +166,10 @@ function render(data) {
 
 async function refresh() {
   try {
-    const res = await fetch('/__edgelayer/metrics.json', { credentials: 'same-origin', cache: 'no-store' });
+    // From the origin, not the page URL: a page opened as http://user:token@host/ would pass
+    // its credentials on to a relative URL, which fetch refuses. The browser still sends the
+    // Basic credentials it holds for this origin.
+    const res = await fetch(`${location.origin}/__edgelayer/metrics.json`, { credentials: 'same-origin', cache: 'no-store' });
     if (!res.ok) throw new Error(`metrics.json answered ${res.status}`);
     render(await res.json());
   } catch (e) {

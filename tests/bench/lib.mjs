@@ -39,10 +39,11 @@ export async function startWrangler(config, originUrl, readyPath = '/') {
   const port = await freePort();
   const args = ['wrangler', 'dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--var', `ORIGIN_URL:${originUrl}`, '--log-level', 'error'];
   const p = spawn('npx', args, { cwd: ROOT, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' }, detached: true });
-  children.push({ kill: (s) => { try { process.kill(-p.pid, s); } catch {} } });
+  const kill = (s = 'SIGTERM') => { try { process.kill(-p.pid, s); } catch {} };
+  children.push({ kill });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(url + readyPath);
-  return { url };
+  return { url, stop: () => kill() };
 }
 
 /** One wrk run: requests/s and latency percentiles (ms). */

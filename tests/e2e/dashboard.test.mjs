@@ -18,7 +18,7 @@ before(async () => {
   stack = await startStack();
   // Some traffic to draw: pages (misses, then hits), API reads, and 429s from the admin tier.
   for (let i = 0; i < 3; i++) {
-    for (const p of ['/', '/about', '/tasks', '/api/tasks', '/static/app.3f2a9c1b.css']) await (await fetch(stack.url + p)).arrayBuffer();
+    for (const p of ['/', '/about', '/tasks', '/api/tasks', '/static/app.e33b2218.css']) await (await fetch(stack.url + p)).arrayBuffer();
   }
   for (let i = 0; i < 12; i++) await (await fetch(`${stack.url}/admin/x`)).arrayBuffer();
 });
