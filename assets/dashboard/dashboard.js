@@ -20,19 +20,22 @@ const fmt = {
   secs: (v) => (v >= 1 ? `${v.toFixed(2)} s` : `${(v * 1000).toFixed(v < 0.01 ? 1 : 0)} ms`),
   pct: (v) => `${(v * 100).toFixed(v < 0.1 ? 1 : 0)} %`,
   bytes: (v) => (v >= 1 << 20 ? `${(v / (1 << 20)).toFixed(1)} MB` : v >= 1024 ? `${(v / 1024).toFixed(1)} KB` : `${v.toFixed(0)} B`),
-  count: (v) => v.toFixed(0),
+  count: (v) => (v < 10 && v % 1 ? v.toFixed(1) : v.toFixed(0)),
 };
 
 /**
  * Draws line series on one SVG: `series` = [{ values: (number|null)[], color }], nulls leave
- * gaps. `threshold` draws a dashed line; `yMax` fixes the scale (else the data's maximum).
+ * gaps, and a point without neighbours is drawn as a dot. `threshold` draws a dashed line (with
+ * `fitData`, only when it is within the data's scale; else a note says where it is); `yMax`
+ * fixes the scale (else the data's maximum).
  */
-function lineChart(svg, times, series, { format, threshold, yMax, area } = {}) {
+function lineChart(svg, times, series, { format, threshold, yMax, area, fitData } = {}) {
   svg.replaceChildren();
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   svg.setAttribute('preserveAspectRatio', 'none');
   const values = series.flatMap((s) => s.values).filter((v) => v != null);
-  let max = yMax ?? Math.max(0, ...values, threshold ?? 0) * 1.15;
+  const scaleThreshold = fitData ? 0 : threshold ?? 0;
+  let max = yMax ?? Math.max(0, ...values, scaleThreshold) * 1.15;
   if (!(max > 0)) max = 1;
   const x = (i) => PAD.l + (i / Math.max(1, times.length - 1)) * (W - PAD.l - PAD.r);
   const y = (v) => H - PAD.b - (v / max) * (H - PAD.t - PAD.b);
@@ -46,7 +49,11 @@ function lineChart(svg, times, series, { format, threshold, yMax, area } = {}) {
     const label = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
     el('text', { x: x(i), y: H - 5, 'text-anchor': 'middle' }, svg).textContent = label;
   }
-  if (threshold != null) el('line', { class: 'threshold', x1: PAD.l, x2: W - PAD.r, y1: y(threshold), y2: y(threshold) }, svg);
+  if (threshold != null && threshold <= max) {
+    el('line', { class: 'threshold', x1: PAD.l, x2: W - PAD.r, y1: y(threshold), y2: y(threshold) }, svg);
+  } else if (threshold != null) {
+    el('text', { class: 'threshold-note', x: W - PAD.r, y: PAD.t + 8, 'text-anchor': 'end' }, svg).textContent = `threshold ${format(threshold)} ↑`;
+  }
   for (const s of series) {
     let d = '';
     let pen = false;
@@ -65,6 +72,9 @@ function lineChart(svg, times, series, { format, threshold, yMax, area } = {}) {
       el('path', { class: 'area', d: `${d}L${x(times.length - 1)},${y(0)}L${x(0)},${y(0)}Z`, fill: s.color }, svg);
     }
     el('path', { class: 'series', d, stroke: s.color, 'data-points': points }, svg);
+    s.values.forEach((v, i) => {
+      if (v != null && s.values[i - 1] == null && s.values[i + 1] == null) el('circle', { cx: x(i), cy: y(v), r: 2.5, fill: s.color }, svg);
+    });
   }
 }
 
@@ -104,7 +114,7 @@ function render(data) {
       { values: series.map((p) => p.p95), color: c('--c') },
       { values: series.map((p) => p.p99), color: c('--b') },
     ],
-    { format: fmt.secs, threshold: t.p95_seconds },
+    { format: fmt.secs, threshold: t.p95_seconds, fitData: true },
   );
   lineChart(document.getElementById('chart-hit'), times, [{ values: series.map((p) => p.hit_ratio), color: c('--ok') }], { format: fmt.pct, threshold: t.hit_ratio, yMax: 1 });
   lineChart(document.getElementById('chart-errors'), times, [{ values: series.map((p) => (p.requests ? p.error_rate : null)), color: c('--bad') }], { format: fmt.pct, threshold: t.error_rate });

@@ -46,6 +46,19 @@ export async function startWrangler(config, originUrl, readyPath = '/') {
   return { url, stop: () => kill() };
 }
 
+/** wrk from Debian: installed when missing and this is root with apt, else a clear message. */
+export function ensureWrk() {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return;
+  } catch (e) {
+    // wrk --version exits 1 even when present.
+    if (e.code !== 'ENOENT') return;
+  }
+  if (process.getuid?.() !== 0) throw new Error('wrk is not installed: apt-get install wrk');
+  execFileSync('apt-get', ['install', '-y', '-qq', 'wrk'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
 /** One wrk run: requests/s and latency percentiles (ms). */
 export function wrk(url, { seconds = 5, connections = 16, threads = 1 } = {}) {
   const out = execFileSync('wrk', ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', url], { encoding: 'utf8' });

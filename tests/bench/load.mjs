@@ -4,15 +4,16 @@
 // aimed at 127.0.0.1 only. Prints throughput, p50/p95/p99, hit ratio and errors per run, next to
 // the edge's own view from /__edgelayer/metrics.json.
 // Run: npm run bench:load   (SECONDS=30 READ_CONNECTIONS=12 WRITE_CONNECTIONS=2 to change)
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, startOrigin, startWrangler } from './lib.mjs';
+import { ROOT, ensureWrk, startOrigin, startWrangler } from './lib.mjs';
 
 const SECONDS = Number(process.env.SECONDS ?? 30);
 const READS = Number(process.env.READ_CONNECTIONS ?? 12);
 const WRITES = Number(process.env.WRITE_CONNECTIONS ?? 2);
 const TOKEN = 'bench-admin-token';
+ensureWrk();
 
 // The shipped config with the rate limits raised so the limiter admits the load (its own cost
 // is measured by bench:ratelimit), written next to a .dev.vars holding the admin token.
@@ -40,6 +41,14 @@ function wrk(script, url, connections, seconds) {
   });
 }
 
+/** A dashboard screenshot (Debian's Chromium, headless), for the README. */
+function screenshot(url, file) {
+  const u = new URL(`${url}/__edgelayer/dashboard`);
+  u.username = 'admin';
+  u.password = TOKEN;
+  execFileSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--window-size=1400,1100', '--virtual-time-budget=5000', `--screenshot=${file}`, u.toString()], { stdio: 'ignore' });
+}
+
 async function edgeView(url) {
   const res = await fetch(`${url}/__edgelayer/metrics.json`, { headers: { authorization: `Bearer ${TOKEN}` } });
   return res.json();
@@ -59,6 +68,7 @@ async function run(name, killAt) {
   const [reads, writes] = await Promise.all([wrk('reads.lua', edge.url, READS, SECONDS), wrk('writes.lua', edge.url, WRITES, SECONDS)]);
   clearTimeout(timer);
   const after = await edgeView(edge.url);
+  if (process.env.SCREENSHOT) screenshot(edge.url, process.env.SCREENSHOT);
   const pool = after.pool.map((o) => `${o.url.split(':').pop()} ${o.state} (opened ${o.opened}×)`).join(', ');
   a.proc.kill('SIGTERM');
   b.proc.kill('SIGTERM');
