@@ -178,8 +178,6 @@ impl Incoming {
 struct Timing {
     cache_ms: Option<f64>,
     origin_ms: Option<f64>,
-    /// Index of the last origin asked.
-    origin: Option<usize>,
     /// What rewrote the body, and how long it took when it was not streamed.
     transform: Option<(&'static str, Option<f64>)>,
 }

@@ -73,7 +73,7 @@ pub async fn send(inc: &Incoming, config: &EdgeConfig, make: impl Fn(&OriginUrl)
     let mut tried: Vec<usize> = Vec::new();
     loop {
         let now = now_ms();
-        let choice = match with_local(config, |l| l.view.choose(now as u64, &tried)) {
+        let choice = match with_local(config, |l| l.view.choose(now as u64, &tried, retryable)) {
             Ok(c) => c,
             Err(AllDown { retry_at }) if tried.is_empty() => {
                 let retry_after_secs = ((retry_at as f64 - now) / 1000.0).ceil().max(1.0) as u64;
@@ -92,7 +92,6 @@ pub async fn send(inc: &Incoming, config: &EdgeConfig, make: impl Fn(&OriginUrl)
         {
             let mut t = inc.timing.borrow_mut();
             t.origin_ms = Some(t.origin_ms.unwrap_or(0.0) + elapsed);
-            t.origin = Some(choice.index);
         }
         let now = now_ms() as u64;
         match result {

@@ -129,10 +129,13 @@ impl PoolView {
     }
 
     /// Chooses an origin for one attempt at `now`, skipping `tried` (a retry goes elsewhere)
-    /// and origins whose breaker refuses. A due probe takes its breaker's half-open lease.
-    pub fn choose(&mut self, now: u64, tried: &[usize]) -> Result<Choice, AllDown> {
+    /// and origins whose breaker refuses. A due probe takes its breaker's half-open lease, but
+    /// only a request that can be retried (`may_probe`) is used as a probe: a POST is never
+    /// sent to an origin that was failing a moment ago.
+    pub fn choose(&mut self, now: u64, tried: &[usize], may_probe: bool) -> Result<Choice, AllDown> {
         let breakers = &self.breakers;
-        let index = self.balancer.pick(&self.weights, |i| !tried.contains(&i) && breakers[i].available(now));
+        let usable = |i: usize| !tried.contains(&i) && breakers[i].available(now) && (may_probe || breakers[i].state(now) == breaker::BreakerState::Closed);
+        let index = self.balancer.pick(&self.weights, usable);
         let Some(index) = index else {
             let retry_at = self.breakers.iter().map(|b| b.retry_at(now)).min().unwrap_or(now);
             return Err(AllDown { retry_at });
@@ -213,21 +216,23 @@ mod tests {
     fn failing_origin_is_taken_out_and_retries_go_elsewhere() {
         let settings = BreakerSettings::DEFAULT.with_failures(nz(2)).with_open_ms(1_000);
         let mut pool = PoolView::new(parse_origins("http://a, http://b").unwrap(), settings);
-        let first = pool.choose(0, &[]).unwrap();
-        let retry = pool.choose(0, &[first.index]).unwrap();
+        let first = pool.choose(0, &[], true).unwrap();
+        let retry = pool.choose(0, &[first.index], true).unwrap();
         assert_ne!(first.index, retry.index);
-        assert_eq!(pool.choose(0, &[0, 1]), Err(AllDown { retry_at: 0 }));
+        assert_eq!(pool.choose(0, &[0, 1], true), Err(AllDown { retry_at: 0 }));
         pool.record(0, false, 10);
         pool.record(0, false, 20);
         for _ in 0..10 {
-            assert_eq!(pool.choose(30, &[]).unwrap().index, 1);
+            assert_eq!(pool.choose(30, &[], true).unwrap().index, 1);
         }
         pool.record(1, false, 30);
         pool.record(1, false, 40);
-        assert_eq!(pool.choose(50, &[]), Err(AllDown { retry_at: 1_020 }));
-        // After the open time, one probe goes to the origin that opened first.
-        assert_eq!(pool.choose(1_020, &[]), Ok(Choice { index: 0, probe: true }));
-        assert_eq!(pool.choose(1_021, &[]), Err(AllDown { retry_at: 1_040 }));
+        assert_eq!(pool.choose(50, &[], true), Err(AllDown { retry_at: 1_020 }));
+        // After the open time, a POST is not used as a probe...
+        assert_eq!(pool.choose(1_020, &[], false), Err(AllDown { retry_at: 1_020 }));
+        // ...one retryable request is: it goes to the origin that opened first.
+        assert_eq!(pool.choose(1_020, &[], true), Ok(Choice { index: 0, probe: true }));
+        assert_eq!(pool.choose(1_021, &[], true), Err(AllDown { retry_at: 1_040 }));
     }
 
     #[test]
@@ -235,7 +240,7 @@ mod tests {
         let mut pool = PoolView::new(parse_origins("http://a, http://b").unwrap(), BreakerSettings::DEFAULT);
         pool.adopt(&[("http://b".into(), Breaker::Open { since: 0, probe_at: 100 }), ("http://gone".into(), Breaker::default())]);
         assert_eq!(pool.breakers()[1], Breaker::Open { since: 0, probe_at: 100 });
-        assert_eq!(pool.choose(50, &[]).unwrap().index, 0);
-        assert_eq!(pool.choose(50, &[]).unwrap().index, 0);
+        assert_eq!(pool.choose(50, &[], true).unwrap().index, 0);
+        assert_eq!(pool.choose(50, &[], true).unwrap().index, 0);
     }
 }

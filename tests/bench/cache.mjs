@@ -10,7 +10,7 @@ import { ROOT, startOrigin, startWrangler, compare, table } from './lib.mjs';
 mkdirSync(join(ROOT, 'target/bench'), { recursive: true });
 const noL1 = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')
   .replace('main = "build/index.js"', 'main = "../../build/index.js"')
-  .replace(/\[build\]\ncommand = .*\n/, '')
+  .replace(/\[build\]\n(?:#.*\n)*command = .*\n/, '')
   .replace('max_bytes = 8388608', 'max_bytes = 0');
 writeFileSync(join(ROOT, 'target/bench/no-l1.wrangler.toml'), noL1);
 

@@ -35,9 +35,9 @@ export async function startOrigin(extra = []) {
 }
 
 /** `wrangler dev` for a config; returns its URL once it answers. */
-export async function startWrangler(config, originUrl, readyPath = '/') {
+export async function startWrangler(config, originUrl, readyPath = '/', extraArgs = []) {
   const port = await freePort();
-  const args = ['wrangler', 'dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--var', `ORIGIN_URL:${originUrl}`, '--log-level', 'error'];
+  const args = ['wrangler', 'dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--var', `ORIGIN_URL:${originUrl}`, '--log-level', 'error', ...extraArgs];
   const p = spawn('npx', args, { cwd: ROOT, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' }, detached: true });
   const kill = (s = 'SIGTERM') => { try { process.kill(-p.pid, s); } catch {} };
   children.push({ kill });

@@ -5,7 +5,8 @@
 // the edge's own view from /__edgelayer/metrics.json.
 // Run: npm run bench:load   (SECONDS=30 READ_CONNECTIONS=12 WRITE_CONNECTIONS=2 to change)
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, ensureWrk, startOrigin, startWrangler } from './lib.mjs';
 
@@ -21,7 +22,7 @@ const dir = join(ROOT, 'target/bench');
 mkdirSync(dir, { recursive: true });
 const config = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')
   .replace('main = "build/index.js"', 'main = "../../build/index.js"')
-  .replace(/\[build\]\ncommand = .*\n/, '')
+  .replace(/\[build\]\n(?:#.*\n)*command = .*\n/, '')
   .replace(/^limit = \d+$/gm, 'limit = 1000000')
   .replace(/^warm = \[.*\]$/m, 'warm = []');
 writeFileSync(join(dir, 'load.wrangler.toml'), config);
@@ -33,6 +34,7 @@ function wrk(script, url, connections, seconds) {
     const p = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
+    p.on('exit', () => out.split('\n').filter((l) => l.startsWith('first write error')).forEach((l) => console.log(l)));
     p.on('exit', (code) => {
       const line = out.split('\n').find((l) => l.startsWith('RESULT '));
       if (code !== 0 || !line) return reject(new Error(`wrk ${script} exited ${code}:\n${out}`));
@@ -58,22 +60,25 @@ async function edgeView(url) {
 async function run(name, killAt) {
   const a = await startOrigin();
   const b = await startOrigin();
-  const edge = await startWrangler('target/bench/load.wrangler.toml', `${a.url}, ${b.url}`, '/__edgelayer/health');
+  // A fresh local state per run: the metrics and pool objects start empty.
+  const state = mkdtempSync(join(tmpdir(), 'edgelayer-load-'));
+  const edge = await startWrangler('target/bench/load.wrangler.toml', `${a.url}, ${b.url}`, '/__edgelayer/health', ['--persist-to', state]);
   // Warm-up: one pass over the URLs so the run measures steady state, not first encodes.
   await wrk('reads.lua', edge.url, 2, 3);
-  const before = await edgeView(edge.url);
   let killed = null;
   const timer = killAt != null ? setTimeout(() => { b.proc.kill('SIGKILL'); killed = Date.now(); }, killAt * 1000) : null;
   const started = Date.now();
   const [reads, writes] = await Promise.all([wrk('reads.lua', edge.url, READS, SECONDS), wrk('writes.lua', edge.url, WRITES, SECONDS)]);
   clearTimeout(timer);
   const after = await edgeView(edge.url);
+  const prom = await (await fetch(`${edge.url}/__edgelayer/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+  const attempts = [...prom.matchAll(/^edge_origin_requests_total\{origin="http:\/\/127\.0\.0\.1:(\d+)",status="([^"]+)"\} (\d+)$/gm)].map((m) => `${m[1]} ${m[2]}: ${m[3]}`).join(', ');
   if (process.env.SCREENSHOT) screenshot(edge.url, process.env.SCREENSHOT);
   const pool = after.pool.map((o) => `${o.url.split(':').pop()} ${o.state} (opened ${o.opened}×)`).join(', ');
   a.proc.kill('SIGTERM');
   b.proc.kill('SIGTERM');
   edge.stop();
-  return { name, reads, writes, killedAfter: killed && (killed - started) / 1000, pool, edge: after.alerts, before, after };
+  return { name, reads, writes, killedAfter: killed && (killed - started) / 1000, pool, attempts, edge: after.alerts };
 }
 
 const sum = (o) => Object.values(o).reduce((x, y) => x + y, 0);
@@ -102,5 +107,6 @@ for (const r of runs) {
   const alerts = r.edge.map((a) => `${a.name} ${a.value == null ? '–' : a.value.toFixed(3)}${a.firing ? ' FIRING' : ''}`).join(', ');
   console.log(`${r.name}: statuses reads ${JSON.stringify(r.reads.status)}, writes ${JSON.stringify(r.writes.status)}; X-Cache ${JSON.stringify(r.reads.cache)}`);
   console.log(`  edge view (last 5 min): ${alerts}; pool after: ${r.pool}${r.killedAfter ? `; origin killed at ${r.killedAfter.toFixed(1)} s` : ''}`);
+  console.log(`  origin attempts (port status: count, warm-up included): ${r.attempts}`);
 }
 process.exit(0);

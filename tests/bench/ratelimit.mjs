@@ -24,7 +24,7 @@ path = "/lab/bench/unlimited"
 cache = "bypass"
 `;
 // Insert the bench rules before the shipped ones (first match wins).
-const base = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8').replace('main = "build/index.js"', 'main = "../../build/index.js"').replace(/\[build\]\ncommand = .*\n/, '');
+const base = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8').replace('main = "build/index.js"', 'main = "../../build/index.js"').replace(/\[build\]\n(?:#.*\n)*command = .*\n/, '');
 const at = base.indexOf('[[vars.EDGELAYER.rules]]');
 writeFileSync(join(ROOT, 'target/bench/ratelimit.wrangler.toml'), base.slice(0, at) + extra + '\n' + base.slice(at));
 

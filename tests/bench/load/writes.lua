@@ -8,6 +8,7 @@ end
 function init(args)
   n = 0
   status_counts = {}
+  first_error = ""
 end
 
 function request()
@@ -18,12 +19,15 @@ end
 function response(status, headers, body)
   local s = tostring(status)
   status_counts[s] = (status_counts[s] or 0) + 1
+  if status >= 500 and first_error == "" then first_error = s .. " " .. body:sub(1, 120) end
 end
 
 function done(summary, latency, requests)
   local status = {}
   for _, t in ipairs(threads) do
     for k, v in pairs(t:get("status_counts") or {}) do status[k] = (status[k] or 0) + v end
+    local e = t:get("first_error")
+    if e and e ~= "" then io.write("first write error: " .. e .. "\n") end
   end
   local parts = {}
   for k, v in pairs(status) do table.insert(parts, string.format('"%s":%d', k, v)) end
