@@ -346,7 +346,8 @@ fn finish(res: Response, inc: &Incoming, rule: &Rule, https: bool, extra: &[(&'s
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok())
     };
     let seconds = (now_ms() - inc.started) / 1000.0;
-    observe::request(inc, &RequestRecord { rule: &rule.name, cache, status, seconds, bytes_out, limited });
+    let bytes_in = inc.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+    observe::request(inc, &RequestRecord { rule: &rule.name, cache, status, seconds, bytes_in, bytes_out, limited });
     observe::flush_if_due(&inc.env, &inc.bg);
     if status == 101 {
         return Ok(res);

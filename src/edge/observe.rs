@@ -134,6 +134,7 @@ pub fn request(inc: &Incoming, r: &RequestRecord<'_>) {
             .add_double(r.seconds * 1000.0)
             .add_double(timing.origin_ms.unwrap_or(0.0))
             .add_double(r.bytes_out.unwrap_or(0) as f64)
+            .add_double(r.bytes_in.unwrap_or(0) as f64)
             .build();
         if let Err(e) = dataset.write_data_point(&point) {
             console_error!("edgelayer: analytics engine write failed: {e}");

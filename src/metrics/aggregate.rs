@@ -35,6 +35,8 @@ pub struct RequestRecord<'a> {
     pub status: u16,
     /// Time to the response headers, seconds.
     pub seconds: f64,
+    /// Request body bytes received, when declared (`Content-Length`).
+    pub bytes_in: Option<u64>,
     /// Body bytes sent, when known.
     pub bytes_out: Option<u64>,
     /// Refused by the rate limiter.
@@ -69,6 +71,9 @@ pub struct RuleStats {
     pub requests: BTreeMap<String, u64>,
     /// Time to response headers.
     pub latency: Histogram,
+    /// Request body bytes received (where declared).
+    #[serde(default)]
+    pub bytes_in: u64,
     /// Body bytes sent (where known).
     pub bytes_out: u64,
     /// Bytes saved by stage (`minify`, `brotli`, `minify_brotli`, `image`).
@@ -106,6 +111,7 @@ impl Slice {
         let s = self.rules.entry(r.rule.to_owned()).or_default();
         *s.requests.entry(format!("{} {}", r.cache, r.status)).or_default() += 1;
         s.latency.observe(r.seconds.max(0.0));
+        s.bytes_in += r.bytes_in.unwrap_or(0);
         s.bytes_out += r.bytes_out.unwrap_or(0);
         s.limited += u64::from(r.limited);
     }
@@ -136,6 +142,7 @@ impl Slice {
                 *s.requests.entry(k.clone()).or_default() += n;
             }
             s.latency.merge(&o.latency);
+            s.bytes_in += o.bytes_in;
             s.bytes_out += o.bytes_out;
             for (k, n) in &o.saved {
                 *s.saved.entry(k.clone()).or_default() += n;
@@ -287,6 +294,10 @@ impl Aggregate {
         for (rule, s) in rules {
             p.histogram("edge_http_request_duration_seconds", &[("rule", rule)], &s.latency);
         }
+        p.family("edge_request_bytes_total", "counter", "Request body bytes received from clients (where declared).");
+        for (rule, s) in rules {
+            p.sample("edge_request_bytes_total", &[("rule", rule)], s.bytes_in as f64);
+        }
         p.family("edge_response_bytes_total", "counter", "Body bytes sent to clients (where the length was known or counted).");
         for (rule, s) in rules {
             p.sample("edge_response_bytes_total", &[("rule", rule)], s.bytes_out as f64);
@@ -336,7 +347,7 @@ mod tests {
     use super::*;
 
     fn req<'a>(rule: &'a str, cache: &'a str, status: u16, seconds: f64) -> RequestRecord<'a> {
-        RequestRecord { rule, cache, status, seconds, bytes_out: Some(100), limited: status == 429 }
+        RequestRecord { rule, cache, status, seconds, bytes_in: Some(10), bytes_out: Some(100), limited: status == 429 }
     }
 
     #[test]
@@ -394,6 +405,7 @@ mod tests {
         let text = a.prometheus(0, &Thresholds::default(), &[("http://127.0.0.1:8081".into(), 2.0, Some(false))]);
         assert!(text.contains("edge_http_requests_total{rule=\"api\",cache=\"miss\",status=\"200\"} 1\n"), "{text}");
         assert!(text.contains("edge_http_request_duration_seconds_bucket{rule=\"api\",le=\"0.025\"} 1\n"), "{text}");
+        assert!(text.contains("edge_request_bytes_total{rule=\"api\"} 10\n"), "{text}");
         assert!(text.contains("edge_origin_requests_total{origin=\"http://127.0.0.1:8081\",status=\"error\"} 1\n"), "{text}");
         assert!(text.contains("edge_origin_breaker_state{origin=\"http://127.0.0.1:8081\"} 2\n"), "{text}");
         assert!(text.contains("edge_origin_up{origin=\"http://127.0.0.1:8081\"} 0\n"), "{text}");
