@@ -3,14 +3,12 @@
 // pool, and its screenshot is a real picture (kept in target/screenshots/dashboard.png).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { startStack, ROOT, ADMIN_TOKEN } from './harness.mjs';
+import { startStack, chromium, CHROMIUM, ROOT, ADMIN_TOKEN } from './harness.mjs';
 
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+const WINDOW = ['--window-size=1400,1100', '--hide-scrollbars'];
 const skip = !CHROMIUM && 'Chromium not installed (apt-get install chromium)';
 let stack;
 before(async () => {
@@ -25,22 +23,6 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
-
-function chromium(args) {
-  const profile = mkdtempSync(join(tmpdir(), 'edgelayer-chromium-'));
-  const all = [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0',
-    '--virtual-time-budget=5000', '--window-size=1400,1100', '--hide-scrollbars', ...args,
-  ];
-  return new Promise((resolve, reject) => {
-    execFile(CHROMIUM, all, { timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      rmSync(profile, { recursive: true, force: true });
-      if (err && !stdout && !args.some((a) => a.startsWith('--screenshot'))) reject(err);
-      else resolve({ dom: stdout, console: stderr.split('\n').filter((l) => l.includes('CONSOLE') || /Content Security Policy|Refused to/.test(l)) });
-    });
-  });
-}
 
 function dashboardUrl() {
   const u = new URL(`${stack.url}/__edgelayer/dashboard`);
@@ -67,7 +49,7 @@ function pngStats(buf) {
 }
 
 test('the dashboard renders its charts, alerts and pool in Chromium under its CSP', { skip }, async () => {
-  const { dom, console: lines } = await chromium(['--dump-dom', dashboardUrl()]);
+  const { dom, console: lines } = await chromium([...WINDOW, '--dump-dom', dashboardUrl()]);
   const violations = lines.filter((l) => /Content Security Policy|Refused to/.test(l));
   assert.deepEqual(violations, [], violations.join('\n'));
   assert.match(dom, /<body[^>]*data-rendered="true"/, 'dashboard.js rendered the data');
@@ -87,7 +69,7 @@ test('the dashboard screenshot is a picture, not a blank page', { skip }, async 
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'dashboard.png');
   rmSync(file, { force: true });
-  await chromium([`--screenshot=${file}`, dashboardUrl()]);
+  await chromium([...WINDOW, `--screenshot=${file}`, dashboardUrl()]);
   const png = readFileSync(file);
   const { width, height, colours } = pngStats(png);
   assert.deepEqual([width, height], [1400, 1100]);

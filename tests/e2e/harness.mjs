@@ -2,8 +2,8 @@
 // Miniflare with the bindings and vars read from wrangler.toml (one source of truth).
 import { Miniflare } from 'miniflare';
 import { parse } from 'smol-toml';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -115,4 +115,27 @@ export async function startStack(opts = {}) {
       await origin.stop();
     },
   };
+}
+
+/** Debian's Chromium, when installed (the browser tests skip without it). */
+export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+
+/**
+ * Runs headless Chromium with `args` (e.g. `--dump-dom URL`) in a throwaway profile, with 5 s of
+ * virtual time for scripts. Resolves with stdout (the DOM) and the console lines that matter.
+ */
+export function chromium(args) {
+  const profile = mkdtempSync(join(tmpdir(), 'edgelayer-chromium-'));
+  const all = [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0',
+    '--virtual-time-budget=5000', ...args,
+  ];
+  return new Promise((resolve, reject) => {
+    execFile(CHROMIUM, all, { timeout: 60_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      rmSync(profile, { recursive: true, force: true });
+      if (err && !stdout && !args.some((a) => a.startsWith('--screenshot'))) reject(err);
+      else resolve({ dom: stdout, console: stderr.split('\n').filter((l) => l.includes('CONSOLE') || /Content Security Policy|Refused to/.test(l)) });
+    });
+  });
 }
