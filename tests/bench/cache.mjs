@@ -5,17 +5,18 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, startOrigin, startWrangler, compare, table } from './lib.mjs';
 
-// The same worker with L1 off, to show what the in-isolate tier buys (config written next to
-// the build output so relative paths hold; the build itself is shared).
+// The shipped config, and the same worker with L1 off to show what the in-isolate tier buys
+// (written next to the build output so relative paths hold; the build, done once by the npm
+// script, is shared: without [build], wrangler dev does not rebuild).
 mkdirSync(join(ROOT, 'target/bench'), { recursive: true });
-const noL1 = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')
+const shipped = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')
   .replace('main = "build/index.js"', 'main = "../../build/index.js"')
-  .replace(/\[build\]\n(?:#.*\n)*command = .*\n/, '')
-  .replace('max_bytes = 8388608', 'max_bytes = 0');
-writeFileSync(join(ROOT, 'target/bench/no-l1.wrangler.toml'), noL1);
+  .replace(/\[build\]\n(?:#.*\n)*command = .*\n/, '');
+writeFileSync(join(ROOT, 'target/bench/edge.wrangler.toml'), shipped);
+writeFileSync(join(ROOT, 'target/bench/no-l1.wrangler.toml'), shipped.replace('max_bytes = 8388608', 'max_bytes = 0'));
 
 const origin = await startOrigin();
-const edge = await startWrangler('wrangler.toml', origin.url, '/__edgelayer/health');
+const edge = await startWrangler('target/bench/edge.wrangler.toml', origin.url, '/__edgelayer/health');
 const edgeNoL1 = await startWrangler('target/bench/no-l1.wrangler.toml', origin.url, '/__edgelayer/health');
 const base = await startWrangler('tests/bench/passthrough/wrangler.toml', origin.url, '/healthz');
 
