@@ -6,7 +6,7 @@
 const SVG = 'http://www.w3.org/2000/svg';
 const W = 480;
 const H = 180;
-const PAD = { l: 44, r: 8, t: 8, b: 20 };
+const PAD = { l: 50, r: 8, t: 8, b: 20 };
 
 function el(name, attrs = {}, parent) {
   const node = document.createElementNS(SVG, name);
@@ -16,10 +16,13 @@ function el(name, attrs = {}, parent) {
 }
 
 const fmt = {
-  rps: (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)),
+  rps: (v) => (v >= 10 ? v.toFixed(0) : v.toFixed(v >= 1 ? 1 : 2)),
   secs: (v) => (v >= 1 ? `${v.toFixed(2)} s` : `${(v * 1000).toFixed(v < 0.01 ? 1 : 0)} ms`),
   pct: (v) => `${(v * 100).toFixed(v < 0.1 ? 1 : 0)} %`,
-  bytes: (v) => (v >= 1 << 20 ? `${(v / (1 << 20)).toFixed(1)} MB` : v >= 1024 ? `${(v / 1024).toFixed(1)} KB` : `${v.toFixed(0)} B`),
+  bytes: (v) => {
+    const [n, unit] = v >= 1 << 20 ? [v / (1 << 20), 'MB'] : v >= 1024 ? [v / 1024, 'KB'] : [v, 'B'];
+    return `${n.toFixed(n >= 100 || unit === 'B' ? 0 : 1)} ${unit}`;
+  },
   count: (v) => (v < 10 && v % 1 ? v.toFixed(1) : v.toFixed(0)),
 };
 

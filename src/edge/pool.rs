@@ -81,7 +81,9 @@ pub async fn send(inc: &Incoming, config: &EdgeConfig, make: impl Fn(&OriginUrl)
             }
             Err(_) => return Err(OriginError::Unreachable),
         };
-        let origin = &config.origins[choice.index].url;
+        let Some(origin) = config.origins.get(choice.index).map(|o| &o.url) else {
+            return Err(OriginError::Unreachable);
+        };
         let req = make(origin).map_err(|e| {
             console_error!("edgelayer: building the origin request failed: {e}");
             OriginError::Unreachable
