@@ -200,21 +200,12 @@ async fn admin_response(env: &Env, config: &EdgeConfig, inc: &Incoming, path: &s
         return Ok(Response::ok(aggregate.prometheus(now, &thresholds, &gauges))?.with_headers(headers));
     }
     let hour = aggregate.recent(now, crate::metrics::aggregate::HISTORY_MINUTES);
-    let rules: serde_json::Map<String, serde_json::Value> = hour
-        .rules
-        .iter()
-        .map(|(name, stats)| {
-            let mut one = Slice::default();
-            one.rules.insert(name.clone(), stats.clone());
-            (name.clone(), serde_json::to_value(one.summary()).unwrap_or_default())
-        })
-        .collect();
     let body = serde_json::json!({
         "generated_at": now,
         "thresholds": thresholds,
         "alerts": aggregate.alerts(now, &thresholds),
         "last_hour": hour.summary(),
-        "rules": rules,
+        "rules": hour.rule_summaries(),
         "series": aggregate.series(now),
         "pool": pool.as_ref().map(pool::Snapshot::to_json),
     });

@@ -160,35 +160,45 @@ impl Slice {
 
     /// The figures the dashboard and the alerts use, over this slice.
     pub fn summary(&self) -> Summary {
-        let mut latency = Histogram::default();
-        let mut out = Summary::default();
-        let (mut from_cache, mut cache_lookups) = (0u64, 0u64);
-        for s in self.rules.values() {
-            latency.merge(&s.latency);
-            out.bytes_out += s.bytes_out;
-            out.bytes_saved += s.saved.values().sum::<u64>();
-            out.limited += s.limited;
-            for (k, n) in &s.requests {
-                let (cache, status) = k.split_once(' ').unwrap_or((k, "0"));
-                out.requests += n;
-                if status.parse::<u16>().is_ok_and(|s| s >= 500) {
-                    out.errors += n;
-                }
-                if SERVED_FROM_CACHE.contains(&cache) {
-                    from_cache += n;
-                    cache_lookups += n;
-                } else if CACHE_MISSES.contains(&cache) {
-                    cache_lookups += n;
-                }
+        summarize(self.rules.values())
+    }
+
+    /// The same figures for each rule.
+    pub fn rule_summaries(&self) -> BTreeMap<String, Summary> {
+        self.rules.iter().map(|(name, s)| (name.clone(), summarize(std::iter::once(s)))).collect()
+    }
+}
+
+/// The summary of some rules' sums (one rule, or all of them).
+fn summarize<'a>(rules: impl Iterator<Item = &'a RuleStats>) -> Summary {
+    let mut latency = Histogram::default();
+    let mut out = Summary::default();
+    let (mut from_cache, mut cache_lookups) = (0u64, 0u64);
+    for s in rules {
+        latency.merge(&s.latency);
+        out.bytes_out += s.bytes_out;
+        out.bytes_saved += s.saved.values().sum::<u64>();
+        out.limited += s.limited;
+        for (k, n) in &s.requests {
+            let (cache, status) = k.split_once(' ').unwrap_or((k, "0"));
+            out.requests += n;
+            if status.parse::<u16>().is_ok_and(|s| s >= 500) {
+                out.errors += n;
+            }
+            if SERVED_FROM_CACHE.contains(&cache) {
+                from_cache += n;
+                cache_lookups += n;
+            } else if CACHE_MISSES.contains(&cache) {
+                cache_lookups += n;
             }
         }
-        out.p50 = latency.quantile(0.5);
-        out.p95 = latency.quantile(0.95);
-        out.p99 = latency.quantile(0.99);
-        out.hit_ratio = (cache_lookups > 0).then(|| from_cache as f64 / cache_lookups as f64);
-        out.error_rate = (out.requests > 0).then(|| out.errors as f64 / out.requests as f64);
-        out
     }
+    out.p50 = latency.quantile(0.5);
+    out.p95 = latency.quantile(0.95);
+    out.p99 = latency.quantile(0.99);
+    out.hit_ratio = (cache_lookups > 0).then(|| from_cache as f64 / cache_lookups as f64);
+    out.error_rate = (out.requests > 0).then(|| out.errors as f64 / out.requests as f64);
+    out
 }
 
 /// Figures over a span.
@@ -367,6 +377,9 @@ mod tests {
         assert_eq!(sum.hit_ratio, Some(0.8), "8 of 10 lookups; bypass and none are not lookups");
         assert_eq!(sum.error_rate, Some(1.0 / 12.0));
         assert!(sum.p50.unwrap() <= 0.005 && sum.p99.unwrap() > 0.25, "{sum:?}");
+        let rules = s.rule_summaries();
+        assert_eq!((rules["html"].requests, rules["html"].hit_ratio), (10, Some(0.8)));
+        assert_eq!((rules["api"].requests, rules["api"].hit_ratio, rules["api"].limited), (2, None, 1));
     }
 
     #[test]
