@@ -179,11 +179,16 @@ pub struct PoolConfig {
     pub warm: Vec<url::Url>,
 }
 
+/// An optional duration field: its value, or `default` when unset; errors name the field.
+fn duration_field(field: &'static str, v: Option<RawDuration>, default: Duration) -> Result<Duration, ConfigError> {
+    Ok(v.map(|d| d.to_duration()).transpose().map_err(|reason| ConfigError::Invalid { field, reason })?.unwrap_or(default))
+}
+
 impl PoolConfig {
     fn from_raw(raw: RawPool) -> Result<Self, ConfigError> {
         let invalid = |field: &'static str, reason: String| ConfigError::Invalid { field, reason };
         let dur = |field: &'static str, v: Option<RawDuration>, default: u64| -> Result<Duration, ConfigError> {
-            let d = v.map(|d| d.to_duration()).transpose().map_err(|e| invalid(field, e))?.unwrap_or(Duration::from_secs(default));
+            let d = duration_field(field, v, Duration::from_secs(default))?;
             if d.is_zero() {
                 return Err(invalid(field, "must be at least 1s".into()));
             }
@@ -392,12 +397,12 @@ impl EdgeConfig {
         let l1 = L1Settings {
             max_bytes: l1_raw.max_bytes.unwrap_or(L1_DEFAULTS.max_bytes),
             max_entry_bytes: l1_raw.max_entry_bytes.unwrap_or(L1_DEFAULTS.max_entry_bytes),
-            max_ttl: l1_raw.max_ttl.map(|d| d.to_duration()).transpose().map_err(|e| invalid("l1.max_ttl", e))?.unwrap_or(L1_DEFAULTS.max_ttl),
+            max_ttl: duration_field("l1.max_ttl", l1_raw.max_ttl, L1_DEFAULTS.max_ttl)?,
         };
         if l1.max_bytes > 0 && l1.max_entry_bytes > l1.max_bytes {
             return Err(invalid("l1.max_entry_bytes", "must not exceed l1.max_bytes".into()));
         }
-        let ban_refresh = raw.ban_refresh.map(|d| d.to_duration()).transpose().map_err(|e| invalid("ban_refresh", e))?.unwrap_or(DEFAULT_BAN_REFRESH);
+        let ban_refresh = duration_field("ban_refresh", raw.ban_refresh, DEFAULT_BAN_REFRESH)?;
         let purge_token_secret = raw.purge_token_secret.unwrap_or_else(|| "PURGE_TOKEN".into());
         if purge_token_secret.is_empty() {
             return Err(invalid("purge_token_secret", "must not be empty".into()));
@@ -431,7 +436,7 @@ impl EdgeConfig {
                 return Err(ConfigError::rule(i, &rule.name, "rate_limit", format!("{p:?} is not a policy in rate_limits")));
             }
         }
-        let kv_cache_ttl = raw.kv_cache_ttl.map(|d| d.to_duration()).transpose().map_err(|e| invalid("kv_cache_ttl", e))?.unwrap_or(Duration::from_secs(30));
+        let kv_cache_ttl = duration_field("kv_cache_ttl", raw.kv_cache_ttl, Duration::from_secs(30))?;
         let api_key_header = raw.api_key_header.unwrap_or_else(|| "x-api-key".into()).to_ascii_lowercase();
         if http::HeaderName::from_bytes(api_key_header.as_bytes()).is_err() {
             return Err(invalid("api_key_header", format!("{api_key_header:?} is not a header name")));

@@ -26,6 +26,17 @@ impl TransformPlan {
     pub fn rewrites_body(&self) -> bool {
         self.minify || self.coding == Some(Coding::Br)
     }
+
+    /// The name of what rewrites the body, for `Server-Timing` and the bytes-saved metric:
+    /// `minify`, `brotli` or `minify_brotli`; `None` when the body passes unchanged.
+    pub fn stage(&self) -> Option<&'static str> {
+        match (self.minify, self.coding == Some(Coding::Br)) {
+            (true, true) => Some("minify_brotli"),
+            (true, false) => Some("minify"),
+            (false, true) => Some("brotli"),
+            (false, false) => None,
+        }
+    }
 }
 
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -186,6 +197,16 @@ impl BodyTransform {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stage_names_what_rewrites_the_body() {
+        let plan = |minify, coding| TransformPlan { minify, coding, vary_encoding: true };
+        assert_eq!(plan(true, Some(Coding::Br)).stage(), Some("minify_brotli"));
+        assert_eq!(plan(true, Some(Coding::Gzip)).stage(), Some("minify"), "gzip is the platform's");
+        assert_eq!(plan(false, Some(Coding::Br)).stage(), Some("brotli"));
+        assert_eq!(plan(false, Some(Coding::Gzip)).stage(), None);
+        assert_eq!(plan(false, None).stage(), None);
+    }
+
     use super::*;
     use std::io::Read;
 

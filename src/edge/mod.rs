@@ -491,13 +491,8 @@ fn transform_origin(inc: &Incoming, config: &EdgeConfig, rule: &Rule, res: Respo
     let plan = transform::plan(rule, &inc.headers, &inc.method, status, headers);
     transform::apply_headers(&plan, headers);
     let cacheable = decide(headers);
-    if !plan.rewrites_body() {
+    let Some(stage) = plan.stage() else {
         return Ok(res);
-    }
-    let stage = match (plan.minify, plan.coding.is_some()) {
-        (true, true) => "minify_brotli",
-        (true, false) => "minify",
-        _ => "brotli",
     };
     inc.timing.borrow_mut().transform = Some((stage, None));
     transformed(res, &plan, config.minify.clone(), compress::brotli_quality(cacheable, length), Some((rule.name.clone(), stage)))

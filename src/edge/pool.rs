@@ -7,7 +7,7 @@ use super::{load_config, now_ms, observe, Background, Incoming};
 use crate::config::{EdgeConfig, OriginUrl};
 use crate::metrics::aggregate::OriginResult;
 use crate::pool::breaker::Breaker;
-use crate::pool::{AllDown, PoolView};
+use crate::pool::PoolView;
 use futures_util::future::{select, Either};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -75,10 +75,7 @@ pub async fn send(inc: &Incoming, config: &EdgeConfig, make: impl Fn(&OriginUrl)
         let now = now_ms();
         let choice = match with_local(config, |l| l.view.choose(now as u64, &tried, retryable)) {
             Ok(c) => c,
-            Err(AllDown { retry_at }) if tried.is_empty() => {
-                let retry_after_secs = ((retry_at as f64 - now) / 1000.0).ceil().max(1.0) as u64;
-                return Err(OriginError::AllDown { retry_after_secs });
-            }
+            Err(down) if tried.is_empty() => return Err(OriginError::AllDown { retry_after_secs: down.retry_after_secs(now as u64) }),
             Err(_) => return Err(OriginError::Unreachable),
         };
         let Some(origin) = config.origins.get(choice.index).map(|o| &o.url) else {

@@ -110,6 +110,13 @@ pub struct AllDown {
     pub retry_at: u64,
 }
 
+impl AllDown {
+    /// The `Retry-After` value at `now` (ms): whole seconds until a probe, at least 1.
+    pub fn retry_after_secs(&self, now: u64) -> u64 {
+        self.retry_at.saturating_sub(now).div_ceil(1000).max(1)
+    }
+}
+
 impl PoolView {
     /// A view with every breaker closed.
     pub fn new(origins: Vec<Origin>, settings: BreakerSettings) -> Self {
@@ -233,6 +240,10 @@ mod tests {
         // ...one retryable request is: it goes to the origin that opened first.
         assert_eq!(pool.choose(1_020, &[], true), Ok(Choice { index: 0, probe: true }));
         assert_eq!(pool.choose(1_021, &[], true), Err(AllDown { retry_at: 1_040 }));
+        assert_eq!(AllDown { retry_at: 1_040 }.retry_after_secs(1_021), 1);
+        assert_eq!(AllDown { retry_at: 9_000 }.retry_after_secs(1_000), 8);
+        assert_eq!(AllDown { retry_at: 9_001 }.retry_after_secs(1_000), 9);
+        assert_eq!(AllDown { retry_at: 0 }.retry_after_secs(1_000), 1);
     }
 
     #[test]
