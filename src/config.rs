@@ -141,6 +141,8 @@ pub struct RawConfig {
     pub pool: Option<RawPool>,
     /// Name of the secret holding the admin token (metrics, dashboard); default `ADMIN_TOKEN`.
     pub admin_token_secret: Option<String>,
+    /// Request headers never passed to the origin (default [`crate::proxy::DEFAULT_STRIPPED`]).
+    pub strip_request_headers: Option<Vec<String>>,
 }
 
 /// `[vars.EDGELAYER.pool]` as written (the origins themselves are `ORIGIN_URL`).
@@ -162,6 +164,8 @@ pub struct RawPool {
     /// Absolute URLs (as clients use them) fetched through the worker on every cron run.
     #[serde(default)]
     pub warm: Vec<String>,
+    /// Request bodies up to this many bytes are read in full before they go upstream.
+    pub buffer_body: Option<u64>,
 }
 
 /// The validated pool settings.
@@ -177,7 +181,14 @@ pub struct PoolConfig {
     pub health_path: String,
     /// URLs warmed on every cron run.
     pub warm: Vec<url::Url>,
+    /// Request bodies up to this many bytes are buffered ([`crate::proxy::BodyPlan`]); 0:
+    /// every body is streamed.
+    pub buffer_body: u64,
 }
+
+/// Default `pool.buffer_body`: 1 MiB, a body size at which an origin's early answer (413,
+/// 405) and close was still read in full in workerd, where a 4 MB one was lost.
+pub const DEFAULT_BUFFER_BODY: u64 = 1 << 20;
 
 /// An optional duration field: its value, or `default` when unset; errors name the field.
 fn duration_field(field: &'static str, v: Option<RawDuration>, default: Duration) -> Result<Duration, ConfigError> {
@@ -216,7 +227,11 @@ impl PoolConfig {
             .with_window_ms(window.as_millis() as u64)
             .with_open_ms(open_for.as_millis() as u64)
             .with_probe_timeout_ms(timeout.as_millis() as u64);
-        Ok(Self { breaker, timeout, share_ttl, health_path, warm })
+        let buffer_body = raw.buffer_body.unwrap_or(DEFAULT_BUFFER_BODY);
+        if buffer_body > 16 << 20 {
+            return Err(invalid("pool.buffer_body", format!("{buffer_body} is above 16 MiB (128 MB isolates hold every buffered request at once)")));
+        }
+        Ok(Self { breaker, timeout, share_ttl, health_path, warm, buffer_body })
     }
 }
 
@@ -381,6 +396,8 @@ pub struct EdgeConfig {
     pub minify: crate::html::MinifyOptions,
     /// Image resizing.
     pub images: ImageConfig,
+    /// Request headers stripped before the origin (rules may keep some by name).
+    pub strip_request_headers: Vec<http::HeaderName>,
 }
 
 impl EdgeConfig {
@@ -446,12 +463,20 @@ impl EdgeConfig {
         }
         let minify = crate::html::MinifyOptions::new().with_kept_comments(raw.minify_kept_comments);
         let images = ImageConfig::from_raw(raw.images.unwrap_or_default())?;
-        let pool = PoolConfig::from_raw(raw.pool.unwrap_or_default())?;
+        let mut pool = PoolConfig::from_raw(raw.pool.unwrap_or_default())?;
+        pool.breaker = pool.breaker.with_lone_origin(origins.len() == 1);
         let admin_token_secret = raw.admin_token_secret.unwrap_or_else(|| "ADMIN_TOKEN".into());
         if admin_token_secret.is_empty() {
             return Err(invalid("admin_token_secret", "must not be empty".into()));
         }
-        Ok(Self { origins, pool, admin_token_secret, rules, l1, purge_token_secret, ban_refresh, rate_limits, api_key_header, kv_cache_ttl, minify, images })
+        let strip_request_headers = match raw.strip_request_headers {
+            None => crate::proxy::DEFAULT_STRIPPED.iter().map(|h| http::HeaderName::from_static(h)).collect(),
+            Some(list) => list
+                .iter()
+                .map(|h| http::HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).map_err(|_| invalid("strip_request_headers", format!("{h:?} is not a header name"))))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(Self { origins, pool, admin_token_secret, rules, l1, purge_token_secret, ban_refresh, rate_limits, api_key_header, kv_cache_ttl, minify, images, strip_request_headers })
     }
 
     /// Validates the `[vars]` of a wrangler.toml (as JSON): the same path the worker takes.
@@ -537,6 +562,20 @@ mod tests {
             let err = EdgeConfig::from_vars(None, Some(bad.clone())).unwrap_err().to_string();
             assert!(err.contains(want), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn stripped_request_headers_default_and_validate() {
+        let cfg = EdgeConfig::from_vars(None, None).unwrap();
+        assert!(cfg.strip_request_headers.iter().any(|h| h == "x-original-url"));
+        assert!(cfg.pool.breaker.lone_origin(), "one origin: its breaker never opens");
+        let cfg = EdgeConfig::from_vars(Some("http://a, http://b"), Some(serde_json::json!({ "strip_request_headers": ["X-Debug"] }))).unwrap();
+        assert_eq!(cfg.strip_request_headers, ["x-debug"]);
+        assert!(!cfg.pool.breaker.lone_origin());
+        let err = EdgeConfig::from_vars(None, Some(serde_json::json!({ "strip_request_headers": ["a b"] }))).unwrap_err().to_string();
+        assert!(err.contains("strip_request_headers"), "{err}");
+        let err = EdgeConfig::from_vars(None, Some(serde_json::json!({ "rules": [{ "name": "r", "path": "/", "keep_request_headers": ["a b"] }] }))).unwrap_err().to_string();
+        assert!(err.contains("rule #1 \"r\" field `keep_request_headers`"), "{err}");
     }
 
     #[test]

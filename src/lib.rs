@@ -13,6 +13,7 @@ pub mod admin;
 pub mod cache;
 pub mod compress;
 pub mod conditional;
+pub mod error;
 pub mod headers;
 pub mod html;
 pub mod image;

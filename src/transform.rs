@@ -83,13 +83,7 @@ pub fn apply_headers(plan: &TransformPlan, headers: &mut HeaderMap) {
     }
     if plan.rewrites_body() {
         headers.remove(header::CONTENT_LENGTH);
-        if let Some(etag) = header_str(headers, header::ETAG) {
-            if !etag.starts_with("W/") {
-                if let Ok(v) = HeaderValue::from_str(&format!("W/{etag}")) {
-                    headers.insert(header::ETAG, v);
-                }
-            }
-        }
+        weaken_etag(headers);
     }
     if plan.coding == Some(Coding::Br) {
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
@@ -114,8 +108,21 @@ pub fn serve_encoding(request: &HeaderMap, stored: &mut HeaderMap, platform_br: 
     if let (true, Some(c)) = (vary_ae, coding) {
         stored.insert(header::CONTENT_ENCODING, HeaderValue::from_static(c));
         stored.remove(header::CONTENT_LENGTH);
+        // The platform's encoding changes the bytes: the identity copy's strong ETag must not
+        // name them (RFC 9110 §8.8.3).
+        weaken_etag(stored);
     }
     false
+}
+
+/// Makes a strong `ETag` weak (`"x"` → `W/"x"`): the representation's bytes differ from the
+/// ones the origin tagged.
+pub fn weaken_etag(headers: &mut HeaderMap) {
+    if let Some(etag) = header_str(headers, header::ETAG).filter(|e| !e.starts_with("W/")) {
+        if let Ok(v) = HeaderValue::from_str(&format!("W/{etag}")) {
+            headers.insert(header::ETAG, v);
+        }
+    }
 }
 
 /// Whether a response gets a per-response CSP nonce: the rule asks for it and it is a full
@@ -263,9 +270,13 @@ mod tests {
         let mut again = headers.clone();
         apply_headers(&p, &mut again);
         assert_eq!(again.get_all("vary").iter().count(), 2, "idempotent");
-        let mut stored = h(&[("vary", "Accept-Encoding"), ("content-length", "10")]);
+        let mut stored = h(&[("vary", "Accept-Encoding"), ("content-length", "10"), ("etag", "\"v1\"")]);
         assert!(!serve_encoding(&h(&[("accept-encoding", "gzip")]), &mut stored, false));
         assert_eq!(stored["content-encoding"], "gzip");
+        assert_eq!(stored["etag"], "W/\"v1\"", "the platform's gzip changes the bytes: weak ETag");
+        let mut identity = h(&[("vary", "Accept-Encoding"), ("etag", "\"v1\"")]);
+        serve_encoding(&h(&[]), &mut identity, false);
+        assert_eq!(identity["etag"], "\"v1\"", "identity bytes keep the strong ETag");
         assert!(serve_encoding(&h(&[]), &mut h(&[("content-encoding", "br")]), false));
         let mut page = h(&[("vary", "Accept-Encoding")]);
         assert!(!serve_encoding(&h(&[("accept-encoding", "br")]), &mut page, true));

@@ -22,6 +22,18 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let (Some(raw_addr), Some(lab)) = (settings.lab_raw_addr, state.lab.clone()) {
+        match tokio::net::TcpListener::bind(raw_addr).await {
+            Ok(l) => {
+                println!("origin raw lab listening on http://{raw_addr}");
+                tokio::spawn(edgelayer::origin::raw_lab::serve(l, lab));
+            }
+            Err(e) => {
+                eprintln!("origin: cannot listen on {raw_addr}: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(%addr, files = state.site.len(), lab = settings.lab, data = %settings.data.display(), "origin listening");
     // Printed on stdout so scripts and tests can wait for it.

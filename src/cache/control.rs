@@ -4,6 +4,76 @@
 
 use http::HeaderMap;
 
+/// Targeted cache-control fields (RFC 9213) this cache obeys, most specific first: Cloudflare's
+/// own, then the CDN-wide one, then `Surrogate-Control` (Fastly, Varnish and Akamai's Edge
+/// Architecture field). The first with a valid, non-empty value replaces `Cache-Control` and
+/// `Expires` for the edge; all three are removed before the client.
+pub const TARGETED_FIELDS: [&str; 3] = ["cloudflare-cdn-cache-control", "cdn-cache-control", "surrogate-control"];
+
+/// The directives that decide caching at the edge, and where they came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EdgeDirectives {
+    /// The directives.
+    pub cc: CacheControl,
+    /// The targeted field they came from; `None`: `Cache-Control` (and `Expires` applies).
+    pub targeted: Option<&'static str>,
+}
+
+impl EdgeDirectives {
+    /// RFC 9213 §2.2: the first targeted field with a valid, non-empty value wins and
+    /// `Cache-Control`/`Expires` are ignored; otherwise `Cache-Control` applies. An invalid
+    /// targeted field is ignored as a whole (§2.1).
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        for name in TARGETED_FIELDS {
+            let lines: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
+            if lines.is_empty() {
+                continue;
+            }
+            let joined = lines.join(", ");
+            let cc = if name == "surrogate-control" { Self::surrogate(&joined) } else { Self::structured(&joined) };
+            if let Some(cc) = cc.filter(|cc| !cc.is_empty()) {
+                return Self { cc, targeted: Some(name) };
+            }
+        }
+        Self { cc: CacheControl::from_headers(headers), targeted: None }
+    }
+
+    /// A targeted field as a Structured Fields Dictionary (RFC 9213 §2.1): integers and
+    /// tokens/strings become arguments, `?1` (or a bare key) a flag; `?0` leaves the directive
+    /// out. `None` when it does not parse.
+    fn structured(value: &str) -> Option<CacheControl> {
+        let dict: sfv::Dictionary = sfv::Parser::new(value).parse().ok()?;
+        let mut directives = Vec::with_capacity(dict.len());
+        for (key, entry) in &dict {
+            let sfv::ListEntry::Item(item) = entry else { continue };
+            let arg = match &item.bare_item {
+                sfv::BareItem::Boolean(false) => continue,
+                sfv::BareItem::Boolean(true) => None,
+                sfv::BareItem::Integer(n) => Some(n.to_string()),
+                sfv::BareItem::Token(t) => Some(t.as_str().to_owned()),
+                sfv::BareItem::String(t) => Some(t.as_str().to_owned()),
+                _ => continue,
+            };
+            directives.push((key.as_str().to_owned(), arg));
+        }
+        Some(CacheControl { directives })
+    }
+
+    /// `Surrogate-Control` uses Cache-Control syntax, and Edge Architecture's `max-age=N+M`
+    /// (fresh for N; the `+M` stale allowance is dropped here).
+    fn surrogate(value: &str) -> Option<CacheControl> {
+        let mut cc = CacheControl::parse_all([value]);
+        for (name, arg) in &mut cc.directives {
+            if name == "max-age" {
+                if let Some((fresh, _)) = arg.as_deref().and_then(|a| a.split_once('+')) {
+                    *arg = Some(fresh.to_owned());
+                }
+            }
+        }
+        Some(cc)
+    }
+}
+
 /// Largest delta-seconds value honoured (RFC 9111 §1.2.2: 2^31).
 pub const MAX_DELTA_SECONDS: u64 = 1 << 31;
 
@@ -131,6 +201,40 @@ mod tests {
         assert_eq!(cc.arg("no-cache"), Some(Some("set-cookie, x-a")));
         assert!(cc.has("must-revalidate"));
         assert!(!cc.has("private"));
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), http::HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn targeted_fields_win_in_cloudflare_order() {
+        let h = headers(&[("cache-control", "no-store"), ("cdn-cache-control", "max-age=60"), ("cloudflare-cdn-cache-control", "max-age=5, stale-if-error=30")]);
+        let d = EdgeDirectives::from_headers(&h);
+        assert_eq!(d.targeted, Some("cloudflare-cdn-cache-control"));
+        assert_eq!((d.cc.seconds("max-age"), d.cc.seconds("stale-if-error"), d.cc.has("no-store")), (Some(5), Some(30), false));
+        let d = EdgeDirectives::from_headers(&headers(&[("cache-control", "no-store"), ("cdn-cache-control", "max-age=60")]));
+        assert_eq!((d.targeted, d.cc.seconds("max-age"), d.cc.has("no-store")), (Some("cdn-cache-control"), Some(60), false));
+        let d = EdgeDirectives::from_headers(&headers(&[("cache-control", "max-age=60"), ("cdn-cache-control", "private")]));
+        assert!(d.cc.has("private") && d.cc.seconds("max-age").is_none());
+        let d = EdgeDirectives::from_headers(&headers(&[("cdn-cache-control", "no-cache=\"set-cookie\", max-age=9"), ("cdn-cache-control", "must-revalidate")]));
+        assert_eq!((d.cc.arg("no-cache"), d.cc.seconds("max-age"), d.cc.has("must-revalidate")), (Some(Some("set-cookie")), Some(9), true), "lines are one dictionary");
+        let d = EdgeDirectives::from_headers(&headers(&[("surrogate-control", "max-age=30+60, no-store-remote"), ("cache-control", "private")]));
+        assert_eq!((d.targeted, d.cc.seconds("max-age"), d.cc.has("private")), (Some("surrogate-control"), Some(30), false));
+    }
+
+    #[test]
+    fn invalid_or_empty_targeted_fields_are_ignored() {
+        for bad in ["max-age=\"60", "max-age=60,", "MAX-AGE=60", ""] {
+            let d = EdgeDirectives::from_headers(&headers(&[("cache-control", "max-age=7"), ("cdn-cache-control", bad)]));
+            assert_eq!((d.targeted, d.cc.seconds("max-age")), (None, Some(7)), "{bad:?}");
+        }
+        let d = EdgeDirectives::from_headers(&headers(&[("cdn-cache-control", "private=?0"), ("cache-control", "max-age=7")]));
+        assert_eq!(d.targeted, None, "only ?0 flags: empty, so Cache-Control applies");
     }
 
     #[test]

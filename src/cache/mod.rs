@@ -4,6 +4,7 @@
 
 pub mod bans;
 pub mod control;
+pub mod date;
 pub mod key;
 pub mod l1;
 pub mod meta;
@@ -11,7 +12,7 @@ pub mod policy;
 pub mod status;
 pub mod stored;
 
-pub use control::CacheControl;
+pub use control::{CacheControl, EdgeDirectives};
 pub use meta::{CacheMeta, Freshness};
 pub use policy::{Cacheability, NoCacheReason};
 pub use status::CacheOutcome;

@@ -2,12 +2,11 @@
 //! use the cache, may this response be stored and for how long, what the client is told.
 //! No I/O and no clock: `now` (Unix ms) comes in.
 
-use super::control::CacheControl;
+use super::control::{CacheControl, EdgeDirectives};
 use super::meta::{CacheMeta, META_VERSION};
 use crate::rules::{CacheMode, Rule};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
-use std::time::SystemTime;
 
 /// `Cache-Tag`: comma-separated purge tags from the origin (Cloudflare's header name).
 pub const CACHE_TAG: HeaderName = HeaderName::from_static("cache-tag");
@@ -120,12 +119,27 @@ pub fn heuristically_cacheable(status: u16) -> bool {
     matches!(status, 200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501)
 }
 
-fn header_time(headers: &HeaderMap, name: HeaderName) -> Option<SystemTime> {
-    headers.get(name)?.to_str().ok().and_then(|v| httpdate::parse_http_date(v).ok())
+/// A date field as Unix ms; `None` when absent, invalid (RFC 9110 §5.6.7 forms only) or sent
+/// more than once (a singleton field with two values cannot be trusted).
+fn header_time(headers: &HeaderMap, name: HeaderName, now: u64) -> Option<u64> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    super::date::parse_http_date(first.to_str().ok()?, now)
 }
 
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+/// `Age` in seconds: the first member when a list arrives (RFC 9111 §5.1: "a cache encountering
+/// a message with a list-based Age field value SHOULD use the first member"); two `Age` lines,
+/// which the runtime joins with a comma, are such a list. Invalid values count as 0.
+pub fn age_secs(headers: &HeaderMap) -> u64 {
+    let Some(first) = headers.get(header::AGE).and_then(|v| v.to_str().ok()) else { return 0 };
+    let member = first.split(',').next().unwrap_or("").trim();
+    if member.is_empty() || !member.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    member.parse::<u64>().unwrap_or(super::control::MAX_DELTA_SECONDS).min(super::control::MAX_DELTA_SECONDS)
 }
 
 /// Whether the response has a validator usable for revalidation.
@@ -146,7 +160,10 @@ pub fn response_cacheability(rule: &Rule, path: &str, request_headers: &HeaderMa
     if status == 206 || status == 304 || status < 200 {
         return Skip(NoCacheReason::Status);
     }
-    let cc = CacheControl::from_headers(headers);
+    // RFC 9213: a targeted field (CDN-Cache-Control and kin) replaces Cache-Control and
+    // Expires for this cache.
+    let edge = EdgeDirectives::from_headers(headers);
+    let cc = &edge.cc;
     if cc.has("no-store") {
         return Skip(NoCacheReason::NoStore);
     }
@@ -174,12 +191,15 @@ pub fn response_cacheability(rule: &Rule, path: &str, request_headers: &HeaderMa
         return Skip(NoCacheReason::Authorization);
     }
 
-    let date = header_time(headers, header::DATE).map(unix_ms);
+    let date = header_time(headers, header::DATE, now);
     let (fresh, initial_age) = match rule.cache {
         CacheMode::Bypass => return Skip(NoCacheReason::RuleBypass),
         CacheMode::Override { edge_ttl } => {
-            let ttl = match rule.status_ttl.get(&status) {
-                Some(t) => *t,
+            // Errors get `error_ttl` (short) unless `status_ttl` says otherwise: a 404 for a
+            // hashed asset that is not deployed yet must not stay for the rule's year.
+            let ttl = match rule.status_ttl.get(status) {
+                Some(t) => t,
+                None if heuristically_cacheable(status) && status >= 400 => rule.error_ttl,
                 None if heuristically_cacheable(status) => edge_ttl,
                 None => return Skip(NoCacheReason::Status),
             };
@@ -188,22 +208,24 @@ pub fn response_cacheability(rule: &Rule, path: &str, request_headers: &HeaderMa
         }
         CacheMode::RespectOrigin => {
             // §4.2.1: s-maxage, then max-age, then Expires - Date, then heuristics (§4.2.2).
+            // (RFC 9213 §2.2: with a targeted field, Expires is ignored too.)
+            let expires = headers.get(header::EXPIRES).filter(|_| edge.targeted.is_none());
             let explicit = cc.seconds("s-maxage").or_else(|| cc.seconds("max-age")).map(|s| s * 1000).or_else(|| {
-                headers.get(header::EXPIRES).map(|_| match (header_time(headers, header::EXPIRES), date) {
-                    (Some(exp), Some(d)) => unix_ms(exp).saturating_sub(d),
-                    (Some(exp), None) => unix_ms(exp).saturating_sub(now),
+                expires.map(|_| match (header_time(headers, header::EXPIRES, now), date) {
+                    (Some(exp), Some(d)) => exp.saturating_sub(d),
+                    (Some(exp), None) => exp.saturating_sub(now),
                     (None, _) => 0, // §5.3: an invalid Expires means already expired
                 })
             });
             let fresh = match explicit {
                 Some(f) => f,
-                None if heuristically_cacheable(status) || cc.has("public") => header_time(headers, header::LAST_MODIFIED)
-                    .map(|lm| (date.unwrap_or(now).saturating_sub(unix_ms(lm)) / 10).min(HEURISTIC_MAX_MS))
+                None if heuristically_cacheable(status) || cc.has("public") => header_time(headers, header::LAST_MODIFIED, now)
+                    .map(|lm| (date.unwrap_or(now).saturating_sub(lm) / 10).min(HEURISTIC_MAX_MS))
                     .unwrap_or(0),
                 None => return Skip(NoCacheReason::Status),
             };
             // §4.2.3 corrected initial age (response delay is not known here; omitted).
-            let age_value = headers.get(header::AGE).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok()).unwrap_or(0) * 1000;
+            let age_value = age_secs(headers) * 1000;
             let apparent = date.map_or(0, |d| now.saturating_sub(d));
             (fresh, apparent.max(age_value))
         }
@@ -250,7 +272,7 @@ const NOT_STORED: [&str; 9] = ["connection", "keep-alive", "transfer-encoding", 
 /// `Set-Cookie` (only stored at all when the rule strips it) and `Cache-Tag` (moved into meta).
 /// Fields named by a qualified `no-cache="..."` are dropped too (RFC 9111 §5.2.2.4).
 pub fn headers_to_store(headers: &HeaderMap) -> HeaderMap {
-    let cc = CacheControl::from_headers(headers);
+    let cc = EdgeDirectives::from_headers(headers).cc;
     let no_cache_fields: Vec<String> = match cc.arg("no-cache") {
         Some(Some(list)) => list.split(',').map(|f| f.trim().to_ascii_lowercase()).collect(),
         _ => Vec::new(),
@@ -300,17 +322,26 @@ pub fn revalidation_headers(stored: &HeaderMap) -> Vec<(HeaderName, HeaderValue)
 /// storable response and answers the client's conditionals and ranges itself.
 pub const FILL_REQUEST_STRIP: [HeaderName; 5] = [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::IF_MATCH, header::IF_UNMODIFIED_SINCE, header::RANGE];
 
-/// The `Cache-Control` a browser gets: the rule's browser TTL when set, else the origin's.
-/// Returns `None` to leave the origin's header as is.
-pub fn browser_cache_control(rule: &Rule, origin: &HeaderMap) -> Option<HeaderValue> {
-    let ttl = rule.browser_ttl?.as_secs();
+/// The `Cache-Control` a browser gets for a response with `status`: the rule's browser TTL
+/// when set, else the origin's. An error (4xx/5xx) never gets more than the rule's
+/// [`Rule::error_ttl_for`], so a mistake is not pinned in browsers either. Returns `None` to
+/// leave the origin's header as is.
+pub fn browser_cache_control(rule: &Rule, origin: &HeaderMap, status: u16) -> Option<HeaderValue> {
     let cc = CacheControl::from_headers(origin);
     if cc.has("private") || cc.has("no-store") {
         return None; // never loosen what the origin keeps private
     }
+    let cap = rule.error_ttl_for(status).map(|d| d.as_secs());
+    let ttl = match (rule.browser_ttl.map(|d| d.as_secs()), cap) {
+        (Some(t), Some(c)) => t.min(c),
+        (Some(t), None) => t,
+        // The origin's own header, unless it asks for longer than an error may have.
+        (None, Some(c)) if cc.seconds("max-age").is_some_and(|m| m > c) => c,
+        (None, _) => return None,
+    };
     let value = if ttl == 0 {
         "no-cache".to_owned()
-    } else if cc.has("immutable") {
+    } else if cc.has("immutable") && cap.is_none() {
         format!("public, max-age={ttl}, immutable")
     } else {
         format!("public, max-age={ttl}")

@@ -64,13 +64,18 @@ pub fn from_storage(stored: &HeaderMap) -> Option<(CacheMeta, HeaderMap)> {
     Some((meta, out))
 }
 
-/// Marks a response with what the cache did and applies the rule's browser TTL.
-pub fn annotate(headers: &mut HeaderMap, rule: &Rule, outcome: CacheOutcome, detail: &StatusDetail<'_>) {
-    if let Some(cc) = browser_cache_control(rule, headers) {
+/// Marks a response (with `status`) with what the cache did, applies the rule's browser TTL,
+/// and removes what is for this cache only: `Cache-Tag` and the targeted cache-control fields
+/// (RFC 9213), which would otherwise steer caches downstream.
+pub fn annotate(headers: &mut HeaderMap, rule: &Rule, status: u16, outcome: CacheOutcome, detail: &StatusDetail<'_>) {
+    if let Some(cc) = browser_cache_control(rule, headers, status) {
         headers.insert(header::CACHE_CONTROL, cc);
         headers.remove(header::EXPIRES);
     }
     headers.remove(super::policy::CACHE_TAG);
+    for name in super::control::TARGETED_FIELDS {
+        headers.remove(name);
+    }
     headers.insert(X_CACHE, HeaderValue::from_static(outcome.as_str()));
     if let Ok(v) = HeaderValue::from_str(&cache_status(outcome, detail)) {
         headers.insert(CACHE_STATUS, v);
@@ -78,11 +83,13 @@ pub fn annotate(headers: &mut HeaderMap, rule: &Rule, outcome: CacheOutcome, det
 }
 
 /// Whether a stored answer becomes a `304 Not Modified` for this request (RFC 9110 §13.2: only
-/// for a stored 200 whose validators match the client's conditionals). When it does, the fields
-/// describing the body are dropped from `headers`.
-pub fn not_modified(request: &HeaderMap, status: u16, headers: &mut HeaderMap) -> bool {
+/// for a stored 200 whose validators match the client's conditionals). A stored response
+/// without `Last-Modified` is judged on its `Date` for `If-Modified-Since` (RFC 9111 §4.3.2).
+/// When it is a 304, the fields describing the body are dropped from `headers`.
+pub fn not_modified(request: &HeaderMap, status: u16, headers: &mut HeaderMap, now: u64) -> bool {
     let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok());
-    let last_modified = headers.get(header::LAST_MODIFIED).and_then(|v| v.to_str().ok()).and_then(|v| httpdate::parse_http_date(v).ok());
+    let date_of = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| super::date::parse_http_date(v, now));
+    let last_modified = date_of(header::LAST_MODIFIED).or_else(|| date_of(header::DATE)).map(|ms| std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms));
     if status != 200 || !crate::conditional::is_not_modified(request, crate::conditional::Validators { etag, last_modified }) {
         return false;
     }
@@ -92,12 +99,20 @@ pub fn not_modified(request: &HeaderMap, status: u16, headers: &mut HeaderMap) -
     true
 }
 
+/// The request headers that select the identity variant of a stored response (no
+/// `Accept-Encoding`): what a `Range` request is cut from.
+pub fn identity_request(request: &HeaderMap) -> HeaderMap {
+    let mut h = request.clone();
+    h.remove(header::ACCEPT_ENCODING);
+    h
+}
+
 /// Client headers for a response served from a stored entry at `now`: the stored headers,
 /// `Age` (RFC 9111 §5.1), and [`annotate`].
 pub fn served_headers(stored: &HeaderMap, meta: &CacheMeta, rule: &Rule, now: u64, outcome: CacheOutcome, detail: &StatusDetail<'_>) -> HeaderMap {
     let mut headers = stored.clone();
     headers.insert(header::AGE, HeaderValue::from(meta.age_secs(now)));
-    annotate(&mut headers, rule, outcome, detail);
+    annotate(&mut headers, rule, meta.status, outcome, detail);
     headers
 }
 
@@ -160,14 +175,30 @@ mod tests {
         };
         let mut h = HeaderMap::new();
         stored(&mut h);
-        assert!(not_modified(&request, 200, &mut h));
+        assert!(not_modified(&request, 200, &mut h, 0));
         assert!(h.get("content-length").is_none() && h.get("content-type").is_none() && h.get("content-encoding").is_none());
         assert_eq!(h["etag"], "W/\"e\"");
         let mut h = HeaderMap::new();
         stored(&mut h);
-        assert!(!not_modified(&request, 404, &mut h), "only a stored 200 answers 304");
-        assert!(!not_modified(&HeaderMap::new(), 200, &mut h), "no conditional, no 304");
+        assert!(!not_modified(&request, 404, &mut h, 0), "only a stored 200 answers 304");
+        assert!(!not_modified(&HeaderMap::new(), 200, &mut h, 0), "no conditional, no 304");
         assert_eq!(h["content-length"], "10", "untouched when not a 304");
+    }
+
+    #[test]
+    fn if_modified_since_uses_the_stored_date_without_last_modified() {
+        // RFC 9111 §4.3.2: the Date of the stored response stands in for Last-Modified.
+        let mut stored = HeaderMap::new();
+        stored.insert("date", HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"));
+        let ims = |v: &'static str| {
+            let mut r = HeaderMap::new();
+            r.insert("if-modified-since", HeaderValue::from_static(v));
+            r
+        };
+        assert!(not_modified(&ims("Sun, 06 Nov 1994 08:49:37 GMT"), 200, &mut stored.clone(), 0));
+        assert!(!not_modified(&ims("Sat, 05 Nov 1994 08:49:37 GMT"), 200, &mut stored.clone(), 0), "older than the copy");
+        stored.insert("last-modified", HeaderValue::from_static("Mon, 07 Nov 1994 08:49:37 GMT"));
+        assert!(!not_modified(&ims("Sun, 06 Nov 1994 08:49:37 GMT"), 200, &mut stored, 0), "Last-Modified wins when present");
     }
 
     #[test]
@@ -175,10 +206,13 @@ mod tests {
         let rule = Rule::default_rule();
         let mut h = HeaderMap::new();
         h.insert("cache-tag", HeaderValue::from_static("secret-tag"));
+        h.insert("cdn-cache-control", HeaderValue::from_static("max-age=60"));
+        h.insert("surrogate-control", HeaderValue::from_static("max-age=60"));
         let out = served_headers(&h, &meta(), &rule, 25_000, CacheOutcome::Hit, &StatusDetail { ttl: Some(45), ..Default::default() });
         assert_eq!(out["age"], "15");
         assert_eq!(out["x-cache"], "HIT");
         assert_eq!(out["cache-status"], "edgelayer; hit; ttl=45");
         assert!(out.get("cache-tag").is_none(), "tags stay at the edge");
+        assert!(out.get("cdn-cache-control").is_none() && out.get("surrogate-control").is_none(), "targeted fields stay at the edge");
     }
 }

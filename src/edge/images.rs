@@ -4,7 +4,9 @@
 //! concurrent requests for one variant so each is encoded once.
 
 use super::store::{self, Collapse, L1Entry, Lookup};
-use super::{fetch_origin, now_ms, respond, serve_stored, to_header_map, Background, Incoming};
+use super::error::EdgeResult;
+use super::{fetch_origin, now_ms, origin_headers, respond, serve_stored, Background, Incoming};
+use crate::error::EdgeError;
 use crate::cache::policy::{self, Cacheability, NoCacheReason};
 use crate::cache::status::{CacheOutcome, StatusDetail};
 use crate::cache::stored::annotate;
@@ -60,7 +62,7 @@ fn source_incoming(inc: &Incoming, req: &ImageRequest) -> Incoming {
     inc.derive(http::Method::GET, url)
 }
 
-fn with_vary(res: Response) -> Result<Response> {
+fn with_vary(res: Response) -> EdgeResult<Response> {
     let mut res = res;
     res.headers_mut().append("vary", "Accept")?;
     Ok(res)
@@ -69,22 +71,22 @@ fn with_vary(res: Response) -> Result<Response> {
 /// Serves an image request. `rule` is the source path's rule (TTLs, tags, headers);
 /// `cacheability`: whether the request may use the shared cache (no credentials, bypass
 /// cookies or bypass rule), and if not, why.
-pub async fn handle(env: &Env, ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: ImageRequest, cacheability: std::result::Result<(), NoCacheReason>) -> Result<Response> {
+pub async fn handle(env: &Env, ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: ImageRequest, cacheability: std::result::Result<(), NoCacheReason>) -> EdgeResult<Response> {
     let shared = cacheability.is_ok();
     if !matches!(inc.method, http::Method::GET | http::Method::HEAD) {
-        return inc.error(405, "image URLs take GET or HEAD");
+        return Err(EdgeError::MethodNotAllowed { allow: "GET, HEAD" }.into());
     }
     let params = match params::parse(&req.options, &config.images.limits) {
         Ok(p) => p,
-        Err(e) => return inc.error(400, &e.to_string()),
+        Err(e) => return Err(EdgeError::Client(400, e.to_string()).into()),
     };
     if let (Some(secret), false) = (&config.images.signing_key_secret, req.auto) {
         let Ok(key) = env.secret(secret) else {
             console_error!("edgelayer: image signing secret {secret} is not set");
-            return inc.error(500, "image URL signing is configured but its key is missing");
+            return Err(EdgeError::Internal(format!("image signing secret {secret} is not set")).into());
         };
         if !sign::verify(key.to_string().as_bytes(), &inc.path, inc.url.query()) {
-            return inc.error(403, "missing or invalid image URL signature (sig)");
+            return Err(EdgeError::with_status(403, "missing or invalid image URL signature (sig)").into());
         }
     }
     let accept = inc.accept().unwrap_or("").to_owned();
@@ -128,25 +130,22 @@ pub async fn handle(env: &Env, ctx: &Background, config: &Rc<EdgeConfig>, inc: &
     };
 
     let src = source_incoming(inc, &req);
-    let mut res = match fetch_origin(&src, config, None, true, &[]).await {
-        Ok(r) => r,
-        Err(e) => return e.respond(inc),
-    };
+    let mut res = fetch_origin(&src, config, rule, None, crate::proxy::UpstreamPurpose::Fill { validators: &[] }).await?;
     let status = res.status_code();
-    let mut headers = to_header_map(res.headers());
+    let mut headers = origin_headers(&res);
     let is_image = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.trim_start().starts_with("image/") && !t.contains("svg"));
     if status != 200 || (req.auto && !is_image) {
         if req.auto {
             // Not ours to change: the origin's answer as the normal proxy path would send it.
-            annotate(&mut headers, rule, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some("not an image"), ..Default::default() });
+            annotate(&mut headers, rule, status, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some("not an image"), ..Default::default() });
             let (_, body) = res.into_parts();
             let manual = headers.contains_key(header::CONTENT_ENCODING);
             return respond(inc, status, headers, body, manual);
         }
         return match status {
-            404 | 410 => inc.error(status, &format!("image source {} not found", req.source_path)),
-            s if s >= 500 => inc.error(502, &format!("image source failed (origin answered {s})")),
-            s => inc.error(502, &format!("image source not usable (origin answered {s})")),
+            404 | 410 => Err(EdgeError::with_status(status, format!("image source {} not found", req.source_path)).into()),
+            s if s >= 500 => Err(EdgeError::Upstream(502, format!("image source failed (origin answered {s})")).into()),
+            s => Err(EdgeError::Upstream(502, format!("image source not usable (origin answered {s})")).into()),
         };
     }
 
@@ -169,7 +168,7 @@ pub async fn handle(env: &Env, ctx: &Background, config: &Rc<EdgeConfig>, inc: &
     if declared_too_large || rest.is_some() {
         if req.auto || config.images.onerror_original {
             // Too big to process: the source goes out untouched, streamed (what was read first).
-            annotate(&mut headers, rule, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some("image too large"), ..Default::default() });
+            annotate(&mut headers, rule, status, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some("image too large"), ..Default::default() });
             let manual = headers.contains_key(header::CONTENT_ENCODING);
             let body = match rest {
                 Some(stream) => {
@@ -181,7 +180,7 @@ pub async fn handle(env: &Env, ctx: &Background, config: &Rc<EdgeConfig>, inc: &
             return respond(inc, status, headers, body, manual);
         }
         let size = declared.unwrap_or(source_bytes.len() as u64);
-        return inc.error(413, &ImageError::SourceTooLarge(size, limit).to_string());
+        return Err(EdgeError::with_status(413, ImageError::SourceTooLarge(size, limit).to_string()).into());
     }
 
     let started = now_ms();
@@ -192,7 +191,7 @@ pub async fn handle(env: &Env, ctx: &Background, config: &Rc<EdgeConfig>, inc: &
     let note = match &outcome {
         Ok(o) => o.describe(&source_type, source_bytes.len(), ms),
         Err(e) if req.auto || config.images.onerror_original => process::describe_error(e, &source_type, source_bytes.len(), ms),
-        Err(e) => return inc.error(e.status(), &e.to_string()),
+        Err(e) => return Err(EdgeError::with_status(e.status(), e.to_string()).into()),
     };
     let source_media = || headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let source_len = source_bytes.len() as u64;
@@ -240,7 +239,7 @@ pub async fn handle(env: &Env, ctx: &Background, config: &Rc<EdgeConfig>, inc: &
             drop(guard);
         });
     }
-    annotate(&mut headers, rule, CacheOutcome::Miss, &detail);
+    annotate(&mut headers, rule, 200, CacheOutcome::Miss, &detail);
     with_vary(respond(inc, 200, headers, ResponseBody::Body(body), false)?)
 }
 

@@ -2,6 +2,7 @@
 //! API-key tiers, and the per-key Durable Object check. Lists and tiers come from KV
 //! (`deny:<ip>`, `allow:<ip>`, `apikey:<key>` → policy name), cached in the isolate.
 
+use super::error::EdgeResult;
 use super::{limiter, Incoming, KV_BINDING, LIMITER_BINDING};
 use crate::config::{EdgeConfig, RateLimitPolicy};
 use crate::ratelimit::{self, key::client_ip_key, Decision};
@@ -56,7 +57,7 @@ fn problem(status: u16, title: &str, detail: &str) -> Result<Response> {
 }
 
 /// Applies access lists and the rule's rate limit.
-pub async fn enforce(env: &Env, config: &EdgeConfig, inc: &Incoming, rule: &Rule) -> Result<Verdict> {
+pub async fn enforce(env: &Env, config: &EdgeConfig, inc: &Incoming, rule: &Rule) -> EdgeResult<Verdict> {
     let now = super::now_ms() as u64;
     let ttl = config.kv_cache_ttl.as_millis() as u64;
     let ip = inc.client_ip.as_deref().and_then(|ip| client_ip_key(ip, 64));
@@ -84,14 +85,14 @@ pub async fn enforce(env: &Env, config: &EdgeConfig, inc: &Incoming, rule: &Rule
     decide(env, inc, policy).await
 }
 
-async fn decide(env: &Env, inc: &Incoming, policy: &RateLimitPolicy) -> Result<Verdict> {
+async fn decide(env: &Env, inc: &Incoming, policy: &RateLimitPolicy) -> EdgeResult<Verdict> {
     let Some(key) = ratelimit::key::request_key(&policy.key, inc.client_ip.as_deref(), &inc.headers) else {
         return Ok(Verdict::Proceed(Vec::new()));
     };
     let decision = match limiter::check_remote(env, LIMITER_BINDING, &format!("{}|{key}", policy.name), &policy.quota).await {
         Ok(d) => d,
         Err(e) => {
-            console_error!("edgelayer: rate limiter unreachable: {e}");
+            console_error!("edgelayer: {} rate limiter unreachable: {e}", inc.request_id);
             if policy.fail_closed {
                 return Ok(Verdict::Respond(problem(503, "Service Unavailable", "rate limiter unavailable")?));
             }

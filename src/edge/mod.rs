@@ -2,6 +2,7 @@
 //! core. Decisions come from the core: rules ([`crate::rules`]), cache policy
 //! ([`crate::cache`]), header policy and error bodies ([`crate::proxy`]).
 
+mod error;
 mod images;
 mod limit;
 mod limiter;
@@ -11,12 +12,14 @@ mod purge;
 mod store;
 
 use crate::cache::key::primary_key;
-use crate::cache::policy::{self, Cacheability, FILL_REQUEST_STRIP};
+use crate::cache::policy::{self, Cacheability};
 use crate::cache::status::{CacheOutcome, StatusDetail};
 use crate::cache::stored::{self, annotate, served_headers};
 use crate::cache::Freshness;
 use crate::compress;
 use crate::config::{ConfigError, EdgeConfig};
+use crate::error::EdgeError;
+use error::{AppError, EdgeResult};
 use crate::html::MinifyOptions;
 use crate::metrics::aggregate::RequestRecord;
 use crate::proxy::{self, ClientInfo};
@@ -104,15 +107,6 @@ fn to_headers(map: &HeaderMap) -> Result<Headers> {
     Ok(headers)
 }
 
-/// A short error response in the client's preferred form.
-fn error_response(accept: Option<&str>, path: &str, status: u16, message: &str) -> Result<Response> {
-    let (content_type, body) = proxy::error_body(accept, path, status, message);
-    let headers = Headers::new();
-    headers.set("content-type", content_type)?;
-    headers.set("cache-control", "no-store")?;
-    Ok(Response::ok(body)?.with_status(status).with_headers(headers))
-}
-
 /// What the pipeline knows about the incoming request, converted once.
 struct Incoming {
     method: http::Method,
@@ -161,9 +155,6 @@ impl Incoming {
         self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
     }
 
-    fn error(&self, status: u16, message: &str) -> Result<Response> {
-        error_response(self.accept(), &self.path, status, message)
-    }
 
     fn path_and_query(&self) -> String {
         match self.url.query() {
@@ -185,7 +176,7 @@ struct Timing {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
-    handle(req, env, Background::of_fetch(ctx)).await
+    Ok(handle(req, env, Background::of_fetch(ctx)).await)
 }
 
 /// The Cron Trigger: health checks of every origin, then cache warming, then the metrics.
@@ -221,49 +212,95 @@ async fn warm(url: &Url, env: &Env, bg: &Background) -> Result<String> {
     headers.set("user-agent", "edgelayer-warm/1")?;
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
-    let mut res = handle(Request::new_with_init(url.as_str(), &init)?, env.clone(), bg.clone()).await?;
+    let mut res = handle(Request::new_with_init(url.as_str(), &init)?, env.clone(), bg.clone()).await;
     let status = res.status_code();
     let cache = res.headers().get("x-cache")?.unwrap_or_default();
     let bytes = res.bytes().await?.len();
     Ok(format!("{status} {cache} {bytes} bytes"))
 }
 
-/// The whole pipeline for one request (client or warming).
-async fn handle(req: Request, env: Env, bg: Background) -> Result<Response> {
-    let started = now_ms();
-    let url = req.url()?;
-    let mut headers = to_header_map(req.headers());
-    // Cloudflare (and Miniflare) hand workers `Accept-Encoding: br, gzip` whatever the client
-    // sent and transcode on the way out; the client's own value is in `cf.clientAcceptEncoding`.
-    // Negotiating on it picks the variant the client really gets and spares needless work.
-    if let Some(client_ae) = client_accept_encoding(&req) {
-        match HeaderValue::from_str(&client_ae) {
-            Ok(v) if !client_ae.is_empty() => headers.insert(header::ACCEPT_ENCODING, v),
-            _ => headers.remove(header::ACCEPT_ENCODING),
-        };
-    }
-    // The client's id when it is a sane token, else Cloudflare's ray id, else a new one.
-    let request_id = ["x-request-id", "cf-ray"]
-        .iter()
-        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).filter(|id| proxy::valid_request_id(id)))
-        .map(str::to_owned)
-        .or_else(new_request_id)
-        .unwrap_or_default();
-    let inc = Incoming {
-        method: http::Method::from_bytes(req.method().as_ref().as_bytes()).unwrap_or(http::Method::GET),
-        headers,
-        path: url.path().to_owned(),
-        host: url.host_str().unwrap_or_default().to_owned(),
-        client_ip: req.headers().get("cf-connecting-ip")?,
-        url,
-        started,
-        request_id,
-        env,
-        bg,
-        timing: Rc::default(),
+/// The whole pipeline for one request (client or warming). Never fails: every answer, the
+/// edge's own errors included, goes through [`finish`] and [`stamp`].
+async fn handle(req: Request, env: Env, bg: Background) -> Response {
+    let inc = match Incoming::new(&req, env, bg) {
+        Ok(inc) => inc,
+        Err(e) => {
+            console_error!("edgelayer: unreadable request: {}", e.0);
+            return bare_error(400, "bad request");
+        }
     };
-    let res = route(req, &inc).await?;
-    stamp(res, &inc)
+    let config = load_config(&inc.env);
+    let routed = match &config {
+        Ok(config) => route(req, &inc, config).await,
+        Err(e) => Routed::edge(Err(EdgeError::Config(e.clone()).into())),
+    };
+    let edge_rule;
+    let rule = match routed.rule {
+        Some(r) => r,
+        None => {
+            edge_rule = Rule::edge_rule();
+            &edge_rule
+        }
+    };
+    let res = match routed.result {
+        Ok(res) => Ok(res),
+        Err(AppError(e)) => error::response(&inc, &e),
+    };
+    let https = inc.url.scheme() == "https";
+    match res.and_then(|res| finish(res, &inc, rule, https, &routed.extra, routed.limited)).and_then(|res| stamp(res, &inc)) {
+        Ok(res) => res,
+        Err(e) => {
+            console_error!("edgelayer: {} {} {}: building the response failed: {e}", inc.request_id, inc.method, inc.path);
+            bare_error(500, "internal error")
+        }
+    }
+}
+
+/// The answer when even an error response cannot be built (a plain text body; cannot fail).
+fn bare_error(status: u16, message: &str) -> Response {
+    Response::error(message, status).unwrap_or_else(|_| Response::builder().with_status(500).empty())
+}
+
+impl Incoming {
+    /// Reads the platform request once: method as sent (extension methods included), URL,
+    /// headers, client address and request id.
+    fn new(req: &Request, env: Env, bg: Background) -> EdgeResult<Self> {
+        let started = now_ms();
+        let url = req.url()?;
+        let mut headers = to_header_map(req.headers());
+        // Cloudflare (and Miniflare) hand workers `Accept-Encoding: br, gzip` whatever the
+        // client sent and transcode on the way out; the client's own value is in
+        // `cf.clientAcceptEncoding`. Negotiating on it picks the variant the client really gets.
+        if let Some(client_ae) = client_accept_encoding(req) {
+            match HeaderValue::from_str(&client_ae) {
+                Ok(v) if !client_ae.is_empty() => headers.insert(header::ACCEPT_ENCODING, v),
+                _ => headers.remove(header::ACCEPT_ENCODING),
+            };
+        }
+        // The client's id when it is a sane token, else Cloudflare's ray id, else a new one.
+        let request_id = ["x-request-id", "cf-ray"]
+            .iter()
+            .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).filter(|id| proxy::valid_request_id(id)))
+            .map(str::to_owned)
+            .or_else(new_request_id)
+            .unwrap_or_default();
+        // The raw method: worker's `Method` maps what it does not know (PROPFIND, PURGE) to GET.
+        let raw_method = req.inner().method();
+        let method = http::Method::from_bytes(raw_method.as_bytes()).map_err(|_| EdgeError::Client(400, "invalid method".into()))?;
+        Ok(Incoming {
+            method,
+            path: url.path().to_owned(),
+            host: url.host_str().unwrap_or_default().to_owned(),
+            client_ip: headers.get(&proxy::CF_CONNECTING_IP).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            headers,
+            url,
+            started,
+            request_id,
+            env,
+            bg,
+            timing: Rc::default(),
+        })
+    }
 }
 
 /// `Server-Timing` and `X-Request-Id` on every response (WebSocket handshakes pass untouched).
@@ -280,22 +317,33 @@ fn stamp(res: Response, inc: &Incoming) -> Result<Response> {
     Ok(res)
 }
 
-async fn route(req: Request, inc: &Incoming) -> Result<Response> {
+/// What routing produced: the response (or the error to answer with), the rule it ran under
+/// (`None`: the edge's own endpoints, or a failure before a rule was chosen) and the
+/// rate-limit headers to add.
+struct Routed<'a> {
+    result: EdgeResult<Response>,
+    rule: Option<&'a Rule>,
+    extra: Vec<(&'static str, String)>,
+    limited: bool,
+}
+
+impl<'a> Routed<'a> {
+    fn edge(result: EdgeResult<Response>) -> Self {
+        Self { result, rule: None, extra: Vec::new(), limited: false }
+    }
+}
+
+/// Chooses what the request is (the edge's own endpoints, a redirect, an image, a pass, a
+/// range, a cacheable request) and runs it.
+async fn route<'a>(req: Request, inc: &Incoming, config: &'a Rc<EdgeConfig>) -> Routed<'a> {
     let env = &inc.env;
-    let config = match load_config(env) {
-        Ok(c) => c,
-        Err(e) => {
-            console_error!("edgelayer: {e}");
-            return inc.error(500, &format!("invalid edge configuration: {e}"));
-        }
-    };
     match inc.path.as_str() {
-        HEALTH_PATH => return health(env, &config).await,
-        PURGE_PATH => return purge::handle(req, env, &config, inc).await,
+        HEALTH_PATH => return Routed::edge(health(env, config, inc).await),
+        PURGE_PATH => return Routed::edge(purge::handle(req, env, config, inc).await),
         _ => {}
     }
-    if let Some(res) = observe::admin(env, &config, inc).await {
-        return res;
+    if let Some(res) = observe::admin(env, config, inc).await {
+        return Routed::edge(res);
     }
     // Image URLs take the rule of their source path (its TTLs, tags and headers).
     let image = images::ImageRequest::from_url(&inc.path, inc.url.query());
@@ -303,17 +351,17 @@ async fn route(req: Request, inc: &Incoming) -> Result<Response> {
         Some(i) => config.rules.match_request(&http::Method::GET, &inc.host, &i.source_path),
         None => config.rules.match_request(&inc.method, &inc.host, &inc.path),
     };
-    let https = inc.url.scheme() == "https";
-    if rule.https_redirect && !https {
-        let mut target = inc.url.clone();
-        let _ = target.set_scheme("https");
-        let headers = Headers::new();
-        headers.set("location", target.as_str())?;
-        return Ok(Response::empty()?.with_status(308).with_headers(headers));
+    let routed = |result: EdgeResult<Response>, extra: Vec<(&'static str, String)>, limited: bool| Routed { result, rule: Some(rule), extra, limited };
+    if let Err(e) = proxy::method_passable(inc.method.as_str()) {
+        return routed(Err(e.into()), Vec::new(), false);
     }
-    let limit_headers = match limit::enforce(env, &config, inc, rule).await? {
-        limit::Verdict::Respond(res) => return finish(res, inc, rule, https, &[], true),
-        limit::Verdict::Proceed(h) => h,
+    if rule.https_redirect && inc.url.scheme() != "https" {
+        return routed(https_redirect(inc), Vec::new(), false);
+    }
+    let limit_headers = match limit::enforce(env, config, inc, rule).await {
+        Ok(limit::Verdict::Respond(res)) => return routed(Ok(res), Vec::new(), true),
+        Ok(limit::Verdict::Proceed(h)) => h,
+        Err(e) => return routed(Err(e), Vec::new(), false),
     };
     let image = image.or_else(|| {
         let plain_get = matches!(inc.method, http::Method::GET | http::Method::HEAD) && !inc.headers.contains_key(header::RANGE);
@@ -321,21 +369,30 @@ async fn route(req: Request, inc: &Incoming) -> Result<Response> {
     });
     // Whether the image may come from (and go to) the shared cache.
     let shared = policy::request_cacheability(&http::Method::GET, &inc.headers, rule);
-    let res = match image {
-        Some(i) if !i.auto || shared.is_ok() => images::handle(env, &inc.bg, &config, inc, rule, i, shared).await?,
+    let result = match image {
+        Some(i) if !i.auto || shared.is_ok() => images::handle(env, &inc.bg, config, inc, rule, i, shared).await,
         _ => match policy::request_cacheability(&inc.method, &inc.headers, rule) {
-            Err(reason) => pass(req, &config, inc, rule, reason.as_str()).await?,
-            Ok(()) if inc.headers.contains_key(header::RANGE) => ranged(req, env, &config, inc, rule).await?,
-            Ok(()) => cached(env, &inc.bg, &config, inc, rule).await?,
+            Err(reason) => pass(req, config, inc, rule, reason.as_str()).await,
+            Ok(()) if inc.headers.contains_key(header::RANGE) => ranged(req, env, config, inc, rule).await,
+            Ok(()) => cached(env, &inc.bg, config, inc, rule).await,
         },
     };
-    finish(res, inc, rule, https, &limit_headers, false)
+    routed(result, limit_headers, false)
 }
 
-/// Last step for every response leaving the worker (hits included): security headers,
-/// rate-limit headers and, for rules with CSP nonces, a fresh nonce in the CSP and in every
-/// `<script>`/`<style>` of HTML pages. WebSocket handshakes pass untouched.
-/// Also where each request is counted (`limited`: the rate limiter answered).
+/// 308 to the same URL on https.
+fn https_redirect(inc: &Incoming) -> EdgeResult<Response> {
+    let mut target = inc.url.clone();
+    let _ = target.set_scheme("https");
+    let headers = Headers::new();
+    headers.set("location", target.as_str())?;
+    Ok(Response::empty()?.with_status(308).with_headers(headers))
+}
+
+/// Last step for every response leaving the worker (hits and the edge's own answers
+/// included): security headers, rate-limit headers and, for rules with CSP nonces, a fresh
+/// nonce in the CSP and in every `<script>`/`<style>` of HTML pages. WebSocket handshakes pass
+/// untouched. Also where each request is counted (`limited`: the rate limiter answered).
 fn finish(res: Response, inc: &Incoming, rule: &Rule, https: bool, extra: &[(&'static str, String)], limited: bool) -> Result<Response> {
     let status = res.status_code();
     let mut headers = to_header_map(res.headers());
@@ -353,13 +410,13 @@ fn finish(res: Response, inc: &Incoming, rule: &Rule, https: bool, extra: &[(&'s
         return Ok(res);
     }
     let nonce = transform::wants_nonce(rule, status, &headers).then(new_nonce).flatten();
-    crate::headers::apply(&rule.headers, &mut headers, https, nonce.as_deref());
+    let nonced = crate::headers::apply(&rule.headers, &mut headers, https, nonce.as_deref());
     for (k, v) in extra {
         if let Ok(v) = HeaderValue::from_str(v) {
             headers.insert(HeaderName::from_static(k), v);
         }
     }
-    let Some(nonce) = nonce else {
+    let Some(nonce) = nonce.filter(|_| nonced) else {
         return Ok(res.with_headers(to_headers(&headers)?));
     };
     transform::nonced_headers(&mut headers);
@@ -395,45 +452,52 @@ fn client_accept_encoding(req: &Request) -> Option<String> {
     js_sys::Reflect::get(&cf, &"clientAcceptEncoding".into()).ok()?.as_string()
 }
 
-/// Sends the request to the origin pool. `fill` marks a cache fill: HEAD becomes GET, the
-/// client's conditionals and range are dropped, and `extra` (revalidation validators) added.
-async fn fetch_origin(inc: &Incoming, config: &EdgeConfig, body: Option<&Request>, fill: bool, extra: &[(HeaderName, HeaderValue)]) -> std::result::Result<Response, pool::OriginError> {
+/// Sends the request to the origin pool, shaped by the core for `purpose`
+/// ([`proxy::upstream_request`]). `body`: the client's request, whose body stream goes
+/// upstream as is (nothing buffered) when the shaped request sends one.
+async fn fetch_origin(inc: &Incoming, config: &EdgeConfig, rule: &Rule, body: Option<&Request>, purpose: proxy::UpstreamPurpose<'_>) -> EdgeResult<Response> {
     let client = ClientInfo { ip: inc.client_ip.as_deref(), scheme: inc.url.scheme(), host: Some(&inc.host) };
-    let mut headers = proxy::upstream_headers(&inc.headers, client);
-    let mut method = inc.method.clone();
-    if fill {
-        for h in &FILL_REQUEST_STRIP {
-            headers.remove(h);
-        }
-        for (k, v) in extra {
-            headers.insert(k.clone(), v.clone());
-        }
-        if method == http::Method::HEAD {
-            method = http::Method::GET;
-        }
-    }
-    if let Ok(id) = HeaderValue::from_str(&inc.request_id) {
-        headers.insert(HeaderName::from_static("x-request-id"), id);
-    }
-    let body = body.filter(|req| !matches!(req.method(), Method::Get | Method::Head));
-    let platform_headers = to_headers(&headers).map_err(|_| pool::OriginError::Unreachable)?;
-    let path_and_query = inc.path_and_query();
-    let make = |origin: &crate::config::OriginUrl| {
-        let mut init = RequestInit::new();
-        init.with_method(Method::from(method.to_string())).with_headers(platform_headers.clone()).with_redirect(RequestRedirect::Manual);
-        if let Some(req) = body {
-            // The client's body stream goes upstream as is: nothing buffered (and, having a
-            // body, the request is sent once: `crate::pool::retryable`).
-            init.with_body(req.inner().body().map(Into::into));
-        }
-        Request::new_with_init(&origin.join(&path_and_query), &init)
+    let client_body = match body {
+        Some(_) => proxy::ClientBody::from_headers(&inc.headers, config.pool.buffer_body),
+        None => proxy::ClientBody::NONE,
     };
-    pool::send(inc, config, make, crate::pool::retryable(&method, body.is_some())).await
+    let up = proxy::upstream_request(&inc.method, &inc.headers, client_body, client, &config.strip_request_headers, &rule.keep_request_headers, &inc.request_id, purpose);
+    let platform_headers = to_headers(&up.headers)?;
+    let body: Option<wasm_bindgen::JsValue> = match (up.body, body) {
+        (proxy::BodyPlan::None, _) | (_, None) => None,
+        (proxy::BodyPlan::Streamed, Some(req)) => req.inner().body().map(Into::into),
+        (proxy::BodyPlan::Buffered, Some(req)) => {
+            let promise = req.inner().array_buffer().map_err(|e| EdgeError::Internal(format!("{e:?}")))?;
+            let bytes = wasm_bindgen_futures::JsFuture::from(promise).await.map_err(|_| EdgeError::Client(400, "the request body could not be read".into()))?;
+            Some(js_sys::Uint8Array::new(&bytes).into())
+        }
+    };
+    let path_and_query = inc.path_and_query();
+    let make = |origin: &crate::config::OriginUrl| -> Result<Request> {
+        // Built on web_sys directly: worker's `Method` would turn PROPFIND or PURGE into GET.
+        let init = web_sys::RequestInit::new();
+        init.set_method(up.method.as_str());
+        init.set_headers(platform_headers.as_ref());
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+        if let Some(body) = &body {
+            init.set_body(body);
+        }
+        Ok(web_sys::Request::new_with_str_and_init(&origin.join(&path_and_query), &init)?.into())
+    };
+    pool::send(inc, config, &up, make).await
+}
+
+/// The origin's response headers, hop-by-hop fields (and those `Connection` names) removed,
+/// so nothing hop-by-hop is stored, replayed or passed on (RFC 9110 §7.6.1).
+fn origin_headers(res: &Response) -> HeaderMap {
+    let mut headers = to_header_map(res.headers());
+    proxy::strip_hop_by_hop(&mut headers);
+    headers
 }
 
 /// Builds the client response: status, headers, body (dropped for HEAD).
 /// `manual`: the body is already encoded as `Content-Encoding` says; send it as it is.
-fn respond(inc: &Incoming, status: u16, headers: HeaderMap, body: ResponseBody, manual: bool) -> Result<Response> {
+fn respond(inc: &Incoming, status: u16, headers: HeaderMap, body: ResponseBody, manual: bool) -> EdgeResult<Response> {
     let body = if inc.method == http::Method::HEAD || status == 304 || status == 204 { ResponseBody::Empty } else { body };
     let builder = Response::builder().with_status(status).with_headers(to_headers(&headers)?);
     let builder = if manual { builder.with_encode_body(EncodeBody::Manual) } else { builder };
@@ -486,7 +550,7 @@ fn transformed(res: Response, plan: &TransformPlan, options: MinifyOptions, qual
 /// Plans and applies transforms to an origin response: the new headers go into `headers`; the
 /// returned response carries the (possibly rewritten) body; `decide` says whether it will be
 /// cached, which picks the brotli quality.
-fn transform_origin(inc: &Incoming, config: &EdgeConfig, rule: &Rule, res: Response, status: u16, headers: &mut HeaderMap, decide: impl FnOnce(&HeaderMap) -> bool) -> Result<Response> {
+fn transform_origin(inc: &Incoming, config: &EdgeConfig, rule: &Rule, res: Response, status: u16, headers: &mut HeaderMap, decide: impl FnOnce(&HeaderMap) -> bool) -> EdgeResult<Response> {
     let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let plan = transform::plan(rule, &inc.headers, &inc.method, status, headers);
     transform::apply_headers(&plan, headers);
@@ -495,39 +559,38 @@ fn transform_origin(inc: &Incoming, config: &EdgeConfig, rule: &Rule, res: Respo
         return Ok(res);
     };
     inc.timing.borrow_mut().transform = Some((stage, None));
-    transformed(res, &plan, config.minify.clone(), compress::brotli_quality(cacheable, length), Some((rule.name.clone(), stage)))
+    Ok(transformed(res, &plan, config.minify.clone(), compress::brotli_quality(cacheable, length), Some((rule.name.clone(), stage)))?)
 }
 
 /// Answers from a stored response: 304 when the client's validators match, else the body.
-fn serve_stored(inc: &Incoming, rule: &Rule, meta: &crate::cache::CacheMeta, stored: &HeaderMap, body: ResponseBody, outcome: CacheOutcome, detail: StatusDetail<'_>) -> Result<Response> {
+fn serve_stored(inc: &Incoming, rule: &Rule, meta: &crate::cache::CacheMeta, stored: &HeaderMap, body: ResponseBody, outcome: CacheOutcome, detail: StatusDetail<'_>) -> EdgeResult<Response> {
     let now = now_ms() as u64;
     let mut headers = served_headers(stored, meta, rule, now, outcome, &detail);
     let manual = transform::serve_encoding(&inc.headers, &mut headers, rule.csp_nonce);
-    if stored::not_modified(&inc.headers, meta.status, &mut headers) {
+    if stored::not_modified(&inc.headers, meta.status, &mut headers, now) {
         return respond(inc, 304, headers, ResponseBody::Empty, false);
     }
     respond(inc, meta.status, headers, body, manual)
 }
 
 /// Not cacheable: stream both ways; unsafe methods that succeed invalidate what they changed.
-async fn pass(req: Request, config: &EdgeConfig, inc: &Incoming, rule: &Rule, reason: &str) -> Result<Response> {
-    let res = match fetch_origin(inc, config, Some(&req), false, &[]).await {
-        Ok(r) => r,
-        Err(e) => return e.respond(inc),
-    };
+async fn pass(req: Request, config: &EdgeConfig, inc: &Incoming, rule: &Rule, reason: &str) -> EdgeResult<Response> {
+    let res = fetch_origin(inc, config, rule, Some(&req), proxy::UpstreamPurpose::Pass).await?;
     if res.status_code() == 101 {
         // WebSocket: the platform pairs the sockets; the response must pass through untouched.
         return Ok(res);
     }
     let status = res.status_code();
-    let mut headers = to_header_map(res.headers());
-    let paths = policy::invalidation_paths(&inc.method, StatusCode::from_u16(status).unwrap_or(StatusCode::OK), &inc.path, &inc.host, &headers);
+    let mut headers = origin_headers(&res);
+    // `pool::send` let only 200-599 through, so the status converts.
+    let code = StatusCode::from_u16(status).map_err(|_| EdgeError::OriginBadStatus(status))?;
+    let paths = policy::invalidation_paths(&inc.method, code, &inc.path, &inc.host, &headers);
     if !paths.is_empty() {
         invalidate(config, inc, &paths).await;
     }
     let res = transform_origin(inc, config, rule, res, status, &mut headers, |_| false)?;
     let manual = transform::serve_encoding(&inc.headers, &mut headers, rule.csp_nonce);
-    annotate(&mut headers, rule, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some(reason), ..Default::default() });
+    annotate(&mut headers, rule, status, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some(reason), ..Default::default() });
     let (_, body) = res.into_parts();
     respond(inc, status, headers, body, manual)
 }
@@ -546,16 +609,23 @@ async fn invalidate(config: &EdgeConfig, inc: &Incoming, paths: &[String]) {
 
 /// Range requests: a fresh stored copy answers (the platform cuts the range); anything else
 /// goes to the origin with the range, and the partial answer is not stored.
-async fn ranged(req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming, rule: &Rule) -> Result<Response> {
+async fn ranged(req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming, rule: &Rule) -> EdgeResult<Response> {
     let now = now_ms() as u64;
     let primary = primary_key(inc.url.scheme(), &inc.host, &inc.path, inc.url.query(), &rule.cache_key, &inc.headers);
     let bans = store::bans(env, config.ban_refresh.as_millis() as u64, now).await;
     let range = inc.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    if let Ok(Lookup::Found(found)) = inc.time_cache(store::lookup(&primary, &inc.headers, &bans, range)).await {
+    // Ranges are cut from the identity copy (byte ranges of a brotli variant mean nothing to
+    // a client that asked for the representation), whatever the client accepts.
+    let identity = stored::identity_request(&inc.headers);
+    if let Ok(Lookup::Found(found)) = inc.time_cache(store::lookup(&primary, &identity, &bans, range)).await {
         if found.meta.freshness(now) == Freshness::Fresh {
             let status = found.response.status_code();
             let meta = found.meta;
             let mut headers = served_headers(&found.headers, &meta, rule, now, CacheOutcome::Hit, &StatusDetail { ttl: Some(meta.ttl_secs(now)), ..Default::default() });
+            if headers.contains_key(header::CONTENT_ENCODING) && found.headers.get(header::VARY).is_some_and(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("accept-encoding"))) {
+                // Only an encoded variant was stored: not ours to cut.
+                return pass(req, config, inc, rule, "range").await;
+            }
             // The platform's cut of the body: its length and range replace the stored ones.
             for name in [header::CONTENT_LENGTH, header::CONTENT_RANGE] {
                 match found.response.headers().get(name.as_str())?.and_then(|v| HeaderValue::from_str(&v).ok()) {
@@ -573,7 +643,7 @@ async fn ranged(req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming, ru
 }
 
 /// The cacheable path: L1, then the Cache API, then the origin (collapsed).
-async fn cached(env: &Env, ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule) -> Result<Response> {
+async fn cached(env: &Env, ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule) -> EdgeResult<Response> {
     let now = now_ms() as u64;
     let primary = primary_key(inc.url.scheme(), &inc.host, &inc.path, inc.url.query(), &rule.cache_key, &inc.headers);
     let bans = store::bans(env, config.ban_refresh.as_millis() as u64, now).await;
@@ -615,15 +685,12 @@ async fn cached(env: &Env, ctx: &Background, config: &Rc<EdgeConfig>, inc: &Inco
             }
         }
     }
-    let res = match fetch_origin(inc, config, None, true, &[]).await {
-        Ok(r) => r,
-        Err(e) => return e.respond(inc),
-    };
+    let res = fetch_origin(inc, config, rule, None, proxy::UpstreamPurpose::Fill { validators: &[] }).await?;
     fill(ctx, config, inc, rule, &primary, res, CacheOutcome::Miss, vary_miss, guard)
 }
 
 /// A fresh hit from L2; small bodies are also kept in L1.
-async fn serve_hit(inc: &Incoming, config: &EdgeConfig, rule: &Rule, primary: &str, found: Found, now: u64) -> Result<Response> {
+async fn serve_hit(inc: &Incoming, config: &EdgeConfig, rule: &Rule, primary: &str, found: Found, now: u64) -> EdgeResult<Response> {
     let detail = StatusDetail { ttl: Some(found.meta.ttl_secs(now)), ..Default::default() };
     let small = found.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()).is_some_and(|n| config.l1.admits(n));
     let Found { meta, headers, mut response } = found;
@@ -638,10 +705,10 @@ async fn serve_hit(inc: &Incoming, config: &EdgeConfig, rule: &Rule, primary: &s
 
 /// Stores the origin's response when policy allows (in the background, body teed) and answers.
 #[allow(clippy::too_many_arguments)]
-fn fill(ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, res: Response, outcome: CacheOutcome, vary_miss: bool, guard: Option<store::LeaderGuard>) -> Result<Response> {
+fn fill(ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, res: Response, outcome: CacheOutcome, vary_miss: bool, guard: Option<store::LeaderGuard>) -> EdgeResult<Response> {
     let now = now_ms() as u64;
     let status = res.status_code();
-    let mut headers = to_header_map(res.headers());
+    let mut headers = origin_headers(&res);
     let mut decision = None;
     let mut res = transform_origin(inc, config, rule, res, status, &mut headers, |h| {
         let d = policy::response_cacheability(rule, &inc.path, &inc.headers, status, h, now);
@@ -665,7 +732,7 @@ fn fill(ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, 
         let job = store_in_background(config.clone(), primary.to_owned(), inc.headers.clone(), meta, store_headers, copy, ttl, guard);
         ctx.wait_until(job);
     }
-    annotate(&mut headers, rule, outcome, &detail);
+    annotate(&mut headers, rule, status, outcome, &detail);
     let manual = transform::serve_encoding(&inc.headers, &mut headers, rule.csp_nonce);
     // For HEAD the GET body feeds the cache copy only; `respond` sends none.
     let (_, body) = res.into_parts();
@@ -678,6 +745,10 @@ async fn store_in_background(config: Rc<EdgeConfig>, primary: String, request: H
     // brotli) are stored from bytes and kept in L1; larger ones continue as a stream.
     let limit = config.l1.entry_limit();
     let result = async {
+        if matches!(copy.body(), ResponseBody::Empty) {
+            // A 204 (or any empty body) has no stream to read.
+            return store::put(&primary, &request, &meta, &headers, ResponseBody::Body(Vec::new()), ttl).await;
+        }
         let mut upstream = copy.stream()?;
         let mut buf = Vec::new();
         loop {
@@ -708,9 +779,9 @@ async fn store_in_background(config: Rc<EdgeConfig>, primary: String, request: H
 
 /// Stale and not servable as is: revalidate with the origin (RFC 9111 §4.3), falling back to
 /// the stale copy on origin errors when stale-if-error allows (RFC 5861 §4).
-async fn revalidate(ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, stale: Found, if_error: bool) -> Result<Response> {
+async fn revalidate(ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, stale: Found, if_error: bool) -> EdgeResult<Response> {
     let conditional = policy::revalidation_headers(&stale.headers);
-    let res = fetch_origin(inc, config, None, true, &conditional).await;
+    let res = fetch_origin(inc, config, rule, None, proxy::UpstreamPurpose::Fill { validators: &conditional }).await;
     let now = now_ms() as u64;
     let serve_stale = |stale: Found, fwd_status: Option<u16>| {
         let detail = StatusDetail { ttl: Some(stale.meta.ttl_secs(now)), fwd_status, ..Default::default() };
@@ -718,15 +789,11 @@ async fn revalidate(ctx: &Background, config: &Rc<EdgeConfig>, inc: &Incoming, r
         serve_stored(inc, rule, &stale.meta, &stale.headers, body, CacheOutcome::Stale, detail)
     };
     match res {
-        Err(e) => {
-            if if_error {
-                return serve_stale(stale, None);
-            }
-            e.respond(inc)
-        }
+        Err(AppError(e)) if if_error && e.stale_may_answer() => serve_stale(stale, Some(e.status())),
+        Err(e) => Err(e),
         Ok(r) if r.status_code() >= 500 && if_error => serve_stale(stale, Some(r.status_code())),
         Ok(r) if r.status_code() == 304 => {
-            let merged = policy::merge_304(&stale.headers, &to_header_map(r.headers()));
+            let merged = policy::merge_304(&stale.headers, &origin_headers(&r));
             let Found { meta: old, mut response, .. } = stale;
             match policy::response_cacheability(rule, &inc.path, &inc.headers, old.status, &merged, now) {
                 Cacheability::Store(meta) => {
@@ -758,9 +825,9 @@ fn refresh_in_background(config: Rc<EdgeConfig>, inc: &Incoming, rule: Rule, pri
         };
         let conditional = policy::revalidation_headers(&stale_headers);
         let now = now_ms() as u64;
-        match fetch_origin(&inc, &config, None, true, &conditional).await {
+        match fetch_origin(&inc, &config, &rule, None, proxy::UpstreamPurpose::Fill { validators: &conditional }).await {
             Ok(r) if r.status_code() == 304 => {
-                let merged = policy::merge_304(&stale_headers, &to_header_map(r.headers()));
+                let merged = policy::merge_304(&stale_headers, &origin_headers(&r));
                 if let Cacheability::Store(meta) = policy::response_cacheability(&rule, &inc.path, &inc.headers, stale.status, &merged, now) {
                     // Re-read the stored body to store it again under the new freshness.
                     if let Ok(Lookup::Found(found)) = store::lookup(&primary, &inc.headers, &[], None).await {
@@ -771,7 +838,7 @@ fn refresh_in_background(config: Rc<EdgeConfig>, inc: &Incoming, rule: Rule, pri
             }
             Ok(r) if r.status_code() < 500 => {
                 let status = r.status_code();
-                let mut headers = to_header_map(r.headers());
+                let mut headers = origin_headers(&r);
                 let decide = |h: &HeaderMap| matches!(policy::response_cacheability(&rule, &inc.path, &inc.headers, status, h, now), Cacheability::Store(_));
                 let Ok(body) = transform_origin(&inc, &config, &rule, r, status, &mut headers, decide) else {
                     return;
@@ -782,14 +849,26 @@ fn refresh_in_background(config: Rc<EdgeConfig>, inc: &Incoming, rule: Rule, pri
                     store_in_background(config.clone(), primary.clone(), inc.headers.clone(), meta, store_headers, body, ttl, Some(guard)).await;
                 }
             }
-            Ok(r) => console_error!("edgelayer: background refresh of {primary} got {}", r.status_code()),
-            Err(e) => console_error!("edgelayer: background refresh of {primary} failed: {e:?}"),
+            Ok(r) => console_error!("edgelayer: {} background refresh of {primary} got {}", inc.request_id, r.status_code()),
+            Err(AppError(e)) => console_error!("edgelayer: {} background refresh of {primary} failed: {e}", inc.request_id),
         }
     }
 }
 
-/// `GET /__edgelayer/health`: the config parsed, and the KV and Durable Object bindings answer.
-async fn health(env: &Env, config: &EdgeConfig) -> Result<Response> {
+/// `GET /__edgelayer/health`. Without the admin token: `{"status":"ok"}` once the config
+/// parses, and nothing else (no origin URLs, no binding is touched, so it costs nothing to
+/// poll). With it: whether KV and the Durable Objects answer (reads only) and the pool's
+/// breakers; 503 when one does not.
+async fn health(env: &Env, config: &EdgeConfig, inc: &Incoming) -> EdgeResult<Response> {
+    if !matches!(inc.method, http::Method::GET | http::Method::HEAD) {
+        return Err(EdgeError::MethodNotAllowed { allow: "GET, HEAD" }.into());
+    }
+    let headers = Headers::new();
+    headers.set("cache-control", "no-store")?;
+    headers.set("content-type", "application/json")?;
+    if !observe::is_admin(env, config, inc) {
+        return Ok(Response::ok(r#"{"status":"ok"}"#)?.with_headers(headers));
+    }
     let kv = match env.kv(KV_BINDING) {
         Ok(kv) => match kv.get("edgelayer:health").text().await {
             Ok(_) => "ok".to_owned(),
@@ -798,14 +877,14 @@ async fn health(env: &Env, config: &EdgeConfig) -> Result<Response> {
         Err(e) => format!("missing binding: {e}"),
     };
     let durable_object = match limiter::ping(env, LIMITER_BINDING).await {
-        Ok(n) => format!("ok ({n} pings)"),
+        Ok(()) => "ok".to_owned(),
         Err(e) => format!("error: {e}"),
     };
     let origin_pool = match pool::snapshot(env).await {
         Ok(s) => s.to_json(),
         Err(e) => serde_json::json!(format!("error: {e}")),
     };
-    let ok = kv == "ok" && durable_object.starts_with("ok") && origin_pool.is_array();
+    let ok = kv == "ok" && durable_object == "ok" && origin_pool.is_array();
     let body = serde_json::json!({
         "status": if ok { "ok" } else { "degraded" },
         "origins": origin_pool,
@@ -813,7 +892,5 @@ async fn health(env: &Env, config: &EdgeConfig) -> Result<Response> {
         "kv": kv,
         "durable_object": durable_object,
     });
-    let headers = Headers::new();
-    headers.set("cache-control", "no-store")?;
-    Ok(Response::from_json(&body)?.with_status(if ok { 200 } else { 503 }).with_headers(headers))
+    Ok(Response::ok(body.to_string())?.with_status(if ok { 200 } else { 503 }).with_headers(headers))
 }

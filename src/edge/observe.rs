@@ -4,8 +4,10 @@
 //! Workers Analytics Engine when `EDGE_ANALYTICS` is bound. The admin endpoints serve the
 //! aggregate as Prometheus text, as JSON and as a dashboard.
 
+use super::error::EdgeResult;
 use super::pool;
 use super::{now_ms, Background, Incoming};
+use crate::error::EdgeError;
 use crate::admin::admin_token_matches;
 use crate::config::EdgeConfig;
 use crate::metrics::aggregate::{Aggregate, RequestRecord, Slice, MINUTE_MS};
@@ -142,8 +144,14 @@ pub fn request(inc: &Incoming, r: &RequestRecord<'_>) {
     }
 }
 
+/// Whether the request carries the admin token (and one is configured).
+pub fn is_admin(env: &Env, config: &EdgeConfig, inc: &Incoming) -> bool {
+    let Ok(token) = env.secret(&config.admin_token_secret).map(|s| s.to_string()) else { return false };
+    admin_token_matches(inc.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()), &token)
+}
+
 /// Serves the admin endpoints; `None` for other paths. Every one needs the admin token.
-pub async fn admin(env: &Env, config: &EdgeConfig, inc: &Incoming) -> Option<Result<Response>> {
+pub async fn admin(env: &Env, config: &EdgeConfig, inc: &Incoming) -> Option<EdgeResult<Response>> {
     let path = inc.path.as_str();
     if ![METRICS_PATH, METRICS_JSON_PATH, DASHBOARD_PATH, DASHBOARD_JS_PATH, DASHBOARD_CSS_PATH].contains(&path) {
         return None;
@@ -151,18 +159,19 @@ pub async fn admin(env: &Env, config: &EdgeConfig, inc: &Incoming) -> Option<Res
     Some(admin_response(env, config, inc, path).await)
 }
 
-async fn admin_response(env: &Env, config: &EdgeConfig, inc: &Incoming, path: &str) -> Result<Response> {
+async fn admin_response(env: &Env, config: &EdgeConfig, inc: &Incoming, path: &str) -> EdgeResult<Response> {
     if !matches!(inc.method, http::Method::GET | http::Method::HEAD) {
-        return inc.error(405, "use GET");
+        return Err(EdgeError::MethodNotAllowed { allow: "GET, HEAD" }.into());
     }
-    let Ok(token) = env.secret(&config.admin_token_secret).map(|s| s.to_string()) else {
-        return inc.error(503, &format!("the admin endpoints are disabled: set the {} secret", config.admin_token_secret));
-    };
-    let auth = inc.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if !admin_token_matches(auth, &token) {
-        let mut res = inc.error(401, "the admin token is required (Bearer, or as the Basic auth password)")?;
-        res.headers_mut().set("www-authenticate", "Basic realm=\"edgelayer admin\", charset=\"UTF-8\"")?;
-        return Ok(res);
+    if env.secret(&config.admin_token_secret).is_err() {
+        return Err(EdgeError::Disabled { what: "the admin endpoints", secret: config.admin_token_secret.clone() }.into());
+    }
+    if !is_admin(env, config, inc) {
+        return Err(EdgeError::Unauthorized {
+            challenge: "Basic realm=\"edgelayer admin\", charset=\"UTF-8\"",
+            message: "the admin token is required (Bearer, or as the Basic auth password)",
+        }
+        .into());
     }
     let headers = Headers::new();
     headers.set("cache-control", "no-store")?;
@@ -189,7 +198,7 @@ async fn admin_response(env: &Env, config: &EdgeConfig, inc: &Incoming, path: &s
     }
     let aggregate = match read_aggregate(env).await {
         Ok(a) => a,
-        Err(e) => return inc.error(502, &format!("metrics unavailable: {e}")),
+        Err(e) => return Err(EdgeError::Upstream(502, format!("metrics unavailable: {e}")).into()),
     };
     let pool = pool::snapshot(env).await.ok();
     let now = now_ms() as u64;

@@ -3,7 +3,11 @@
 //! repeated, and breaker bookkeeping. Breaker states are shared through the `OriginPool`
 //! Durable Object (one instance) and cached in the isolate for `pool.share_ttl`.
 
+use super::error::EdgeResult;
 use super::{load_config, now_ms, observe, Background, Incoming};
+use crate::error::EdgeError;
+use crate::pool::Attempt;
+use crate::proxy;
 use crate::config::{EdgeConfig, OriginUrl};
 use crate::metrics::aggregate::OriginResult;
 use crate::pool::breaker::Breaker;
@@ -39,52 +43,26 @@ fn with_local<R>(config: &EdgeConfig, f: impl FnOnce(&mut Local) -> R) -> R {
     })
 }
 
-/// Why no origin answered.
-#[derive(Debug)]
-pub enum OriginError {
-    /// Every origin's breaker is open: nothing was sent.
-    AllDown {
-        /// Seconds until a breaker lets a probe through.
-        retry_after_secs: u64,
-    },
-    /// Sent, and no answer (connect error, reset or timeout), retries included.
-    Unreachable,
-}
-
-impl OriginError {
-    /// The client's answer when nothing better (a stale copy) is available: 503 with
-    /// `Retry-After` when every origin is down, 502 when the one tried did not answer.
-    pub fn respond(&self, inc: &Incoming) -> Result<Response> {
-        match self {
-            Self::AllDown { retry_after_secs } => {
-                let mut res = inc.error(503, "every origin is down; try again shortly")?;
-                res.headers_mut().set("retry-after", &retry_after_secs.to_string())?;
-                Ok(res)
-            }
-            Self::Unreachable => inc.error(502, "origin unreachable"),
-        }
-    }
-}
-
 /// Sends a request built by `make` for an origin's base URL to the pool: one origin, and on a
-/// failure to connect (or a timeout) one more, different origin when `retryable`.
-pub async fn send(inc: &Incoming, config: &EdgeConfig, make: impl Fn(&OriginUrl) -> Result<Request>, retryable: bool) -> std::result::Result<Response, OriginError> {
+/// failure to connect (or a timeout) one more, different origin when `up.retryable`. What an
+/// attempt means for the breaker, and what the client is told, is the core's call
+/// ([`Attempt`]); a status the platform cannot carry is refused here, before anything touches
+/// the response (`websocket`: the request asked for a WebSocket, so a 101 may pass).
+pub async fn send(inc: &Incoming, config: &EdgeConfig, up: &proxy::UpstreamRequest, make: impl Fn(&OriginUrl) -> Result<Request>) -> EdgeResult<Response> {
+    let retryable = up.retryable;
+    let websocket = proxy::is_websocket_upgrade(&up.headers);
     refresh_if_due(inc, config);
     let mut tried: Vec<usize> = Vec::new();
     loop {
         let now = now_ms();
-        let choice = match with_local(config, |l| l.view.choose(now as u64, &tried, retryable)) {
+        let choice = match with_local(config, |l| l.view.choose(now as u64, &tried)) {
             Ok(c) => c,
-            Err(down) if tried.is_empty() => return Err(OriginError::AllDown { retry_after_secs: down.retry_after_secs(now as u64) }),
-            Err(_) => return Err(OriginError::Unreachable),
+            Err(down) => return Err(EdgeError::AllDown { retry_after_secs: down.retry_after_secs(now as u64) }.into()),
         };
         let Some(origin) = config.origins.get(choice.index).map(|o| &o.url) else {
-            return Err(OriginError::Unreachable);
+            return Err(EdgeError::OriginUnreachable.into());
         };
-        let req = make(origin).map_err(|e| {
-            console_error!("edgelayer: building the origin request failed: {e}");
-            OriginError::Unreachable
-        })?;
+        let req = make(origin)?;
         let t0 = now_ms();
         let result = fetch_with_timeout(req, config.pool.timeout).await;
         let elapsed = now_ms() - t0;
@@ -93,26 +71,40 @@ pub async fn send(inc: &Incoming, config: &EdgeConfig, make: impl Fn(&OriginUrl)
             t.origin_ms = Some(t.origin_ms.unwrap_or(0.0) + elapsed);
         }
         let now = now_ms() as u64;
-        match result {
-            Ok(res) => {
-                observe::record(|s| s.record_origin(origin.as_str(), OriginResult::Status(res.status_code()), elapsed / 1000.0));
-                with_local(config, |l| l.view.record(choice.index, true, now));
-                if choice.probe {
-                    report(&inc.env, &inc.bg, origin.as_str(), true, None);
-                }
-                return Ok(res);
+        let (attempt, response) = match result {
+            Ok(res) => (Attempt::Answered, Some(res)),
+            Err(None) => (Attempt::TimedOut, None),
+            Err(Some(message)) => {
+                let attempt = Attempt::from_fetch_error(&message);
+                console_error!("edgelayer: {} origin {} failed ({attempt:?}): {message}", inc.request_id, origin.as_str());
+                (attempt, None)
             }
-            Err(failure) => {
-                let result = if failure.is_none() { OriginResult::Timeout } else { OriginResult::Error };
-                console_error!("edgelayer: origin {} failed: {}", origin.as_str(), failure.as_deref().unwrap_or("timed out"));
-                observe::record(|s| s.record_origin(origin.as_str(), result, elapsed / 1000.0));
-                with_local(config, |l| l.view.record(choice.index, false, now));
-                report(&inc.env, &inc.bg, origin.as_str(), false, None);
-                tried.push(choice.index);
-                if !retryable || tried.len() >= 2 {
-                    return Err(OriginError::Unreachable);
-                }
+        };
+        let metric = match (&response, attempt) {
+            (Some(res), _) => OriginResult::Status(res.status_code()),
+            (None, Attempt::TimedOut) => OriginResult::Timeout,
+            (None, _) => OriginResult::Error,
+        };
+        observe::record(|s| s.record_origin(origin.as_str(), metric, elapsed / 1000.0));
+        if let Some(ok) = attempt.breaker_result(up.counts_against_origin) {
+            with_local(config, |l| l.view.record(choice.index, ok, now));
+            if choice.probe || !ok {
+                report(&inc.env, &inc.bg, origin.as_str(), ok, None);
             }
+        }
+        if let Some(res) = response {
+            // A 101 answers a WebSocket handshake only (the runtime pairs the socket; the
+            // Upgrade header was not forwarded otherwise).
+            proxy::passable_status(res.status_code(), websocket)?;
+            return Ok(res);
+        }
+        tried.push(choice.index);
+        if !retryable || tried.len() >= 2 || tried.len() >= config.origins.len() {
+            // Every origin refusing now means the pool is down: 503 with Retry-After.
+            if let Some(down) = with_local(config, |l| l.view.all_down(now)) {
+                return Err(EdgeError::AllDown { retry_after_secs: down.retry_after_secs(now) }.into());
+            }
+            return Err(attempt.error(up.body != proxy::BodyPlan::None).into());
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `POST /__edgelayer/purge` with `Authorization: Bearer <secret>`: purge by URL, prefix or tag.
 //! Validation and matching live in [`crate::cache::bans`]; this moves the request into KV.
 
+use super::error::EdgeResult;
 use super::{store, Incoming};
+use crate::error::EdgeError;
 use crate::admin::bearer_token_matches;
 use crate::cache::bans::PurgeRequest;
 use crate::cache::key::primary_key;
@@ -12,33 +14,29 @@ use worker::*;
 const MAX_BODY: usize = 64 * 1024;
 
 /// Handles the purge endpoint.
-pub async fn handle(mut req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming) -> Result<Response> {
-    if req.method() != Method::Post {
-        return inc.error(405, "use POST");
+pub async fn handle(mut req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming) -> EdgeResult<Response> {
+    if inc.method != http::Method::POST {
+        return Err(EdgeError::MethodNotAllowed { allow: "POST" }.into());
     }
     let Ok(token) = env.secret(&config.purge_token_secret).map(|s| s.to_string()) else {
-        return inc.error(503, &format!("purge is disabled: set the {} secret", config.purge_token_secret));
+        return Err(EdgeError::Disabled { what: "purge", secret: config.purge_token_secret.clone() }.into());
     };
-    let auth = req.headers().get("authorization")?;
-    if !bearer_token_matches(auth.as_deref(), &token) {
-        let mut res = inc.error(401, "a valid bearer token is required")?;
-        res.headers_mut().set("www-authenticate", "Bearer realm=\"edgelayer\"")?;
-        return Ok(res);
+    let auth = inc.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !bearer_token_matches(auth, &token) {
+        return Err(EdgeError::Unauthorized { challenge: "Bearer realm=\"edgelayer\"", message: "a valid bearer token is required" }.into());
+    }
+    // Bounded before reading: a declared length over the limit is refused unread.
+    if inc.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<usize>().ok()).is_some_and(|n| n > MAX_BODY) {
+        return Err(EdgeError::Client(413, "purge request too large".into()).into());
     }
     let body = req.bytes().await?;
     if body.len() > MAX_BODY {
-        return inc.error(413, "purge request too large");
+        return Err(EdgeError::Client(413, "purge request too large".into()).into());
     }
-    let purge: PurgeRequest = match serde_json::from_slice(&body) {
-        Ok(p) => p,
-        Err(e) => return inc.error(400, &format!("bad purge request: {e}")),
-    };
+    let purge: PurgeRequest = serde_json::from_slice(&body).map_err(|e| EdgeError::Client(400, format!("bad purge request: {e}")))?;
     let counts = serde_json::json!({ "urls": purge.urls.len(), "prefixes": purge.prefixes.len(), "tags": purge.tags.len() });
     let now = super::now_ms() as u64;
-    let bans = match purge.into_bans(now) {
-        Ok(b) => b,
-        Err(e) => return inc.error(400, &e),
-    };
+    let bans = purge.into_bans(now).map_err(|e| EdgeError::Client(400, e))?;
     // Exact URLs are also deleted from the Cache API right away (their variant index with them).
     for ban in &bans {
         if let crate::cache::bans::BanTarget::Path(path) = &ban.target {
@@ -51,5 +49,5 @@ pub async fn handle(mut req: Request, env: &Env, config: &EdgeConfig, inc: &Inco
     }
     store::add_bans(env, &bans).await?;
     store::l1_invalidate(&config.l1, None);
-    Response::from_json(&serde_json::json!({ "purged": counts, "at": now }))
+    Ok(Response::from_json(&serde_json::json!({ "purged": counts, "at": now }))?)
 }

@@ -124,12 +124,19 @@ async fn get_entry(key: &str, range: Option<&str>) -> Result<Option<(CacheMeta, 
 }
 
 /// Looks the request up in L2, following a variant index; banned entries count as misses.
+/// `range`: the platform cuts this byte range from the body found. The primary key is read
+/// whole first: it may be a variant index (an empty body no range fits).
 pub async fn lookup(primary: &str, request: &HeaderMap, bans: &[Ban], range: Option<&str>) -> Result<Lookup> {
-    let Some((meta, headers, res)) = get_entry(primary, range).await? else { return Ok(Lookup::Miss { vary_miss: false }) };
+    let Some((meta, headers, res)) = get_entry(primary, None).await? else { return Ok(Lookup::Miss { vary_miss: false }) };
     let (meta, headers, res) = if meta.index {
         match get_entry(&variant_key(primary, &meta.vary, request), range).await? {
             Some(found) => found,
             None => return Ok(Lookup::Miss { vary_miss: true }),
+        }
+    } else if range.is_some() {
+        match get_entry(primary, range).await? {
+            Some(found) => found,
+            None => return Ok(Lookup::Miss { vary_miss: false }),
         }
     } else {
         (meta, headers, res)
@@ -152,7 +159,7 @@ pub async fn put(primary: &str, request: &HeaderMap, meta: &CacheMeta, headers: 
     if !meta.vary.is_empty() {
         let index = CacheMeta { index: true, ..meta.clone() };
         let h = to_storage(&HeaderMap::new(), &index, storage_ttl);
-        cache.put(primary, Response::builder().with_headers(Headers::from(&h)).empty()).await?;
+        cache.put(primary, Response::builder().with_headers(super::to_headers(&h)?).empty()).await?;
     }
     Ok(())
 }

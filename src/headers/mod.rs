@@ -1,5 +1,8 @@
 //! Security headers: named profiles applied to every response that leaves the worker (cache
-//! hits included). The `html` profile is at least what helmet sets by default, plus
+//! hits and the edge's own answers included). By default a profile only **adds** what the
+//! origin did not send: an origin that sets its own CSP, `X-Frame-Options` or
+//! `X-XSS-Protection` keeps them (as a shared cache in front of someone else's site must); a
+//! rule with `override_origin_headers = true` replaces them. The `html` profile is at least what helmet sets by default, plus
 //! `Permissions-Policy`; `static` lets other sites embed assets (CORP cross-origin) and sends no
 //! CSP; `api` sends a lockdown CSP; `none` sends nothing. Obsolete headers (`Expect-CT`, an
 //! enabled `X-XSS-Protection`) are never sent.
@@ -62,17 +65,24 @@ pub struct HeaderPolicy {
     pub profile: Profile,
     /// A CSP replacing the profile's; `None`: the profile's.
     pub csp: Option<String>,
-    /// Keep the origin's own CSP when it sends one (default false: ours replaces it).
+    /// Keep the origin's own CSP even when `override_origin` replaces its other headers.
     pub keep_origin_csp: bool,
+    /// Replace the origin's security headers with the profile's (default false: add only what
+    /// the origin did not send).
+    pub override_origin: bool,
 }
 
 impl Default for HeaderPolicy {
     fn default() -> Self {
-        Self { profile: Profile::Html, csp: None, keep_origin_csp: false }
+        Self { profile: Profile::Html, csp: None, keep_origin_csp: false, override_origin: false }
     }
 }
 
-fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
+/// Sets `name` unless the origin sent it and the policy leaves the origin's values alone.
+fn set(h: &mut HeaderMap, policy: &HeaderPolicy, name: &'static str, value: &str) {
+    if !policy.override_origin && h.contains_key(name) {
+        return;
+    }
     if let Ok(v) = HeaderValue::from_str(value) {
         h.insert(HeaderName::from_static(name), v);
     }
@@ -98,40 +108,45 @@ pub fn csp_with_nonce(csp: &str, nonce: &str) -> String {
 
 /// Applies the policy. `https`: the client connection is HTTPS (HSTS and
 /// `upgrade-insecure-requests` only then). `nonce`: the per-response CSP nonce, if any.
-pub fn apply(policy: &HeaderPolicy, headers: &mut HeaderMap, https: bool, nonce: Option<&str>) {
+/// Returns whether the nonce went into the CSP sent (only then must the page carry it): an
+/// origin CSP that is kept is never edited, since adding a nonce to it would switch off its
+/// `'unsafe-inline'` and break the page.
+pub fn apply(policy: &HeaderPolicy, headers: &mut HeaderMap, https: bool, nonce: Option<&str>) -> bool {
     headers.remove("x-powered-by");
     let revealing = headers.get(header::SERVER).and_then(|v| v.to_str().ok()).is_some_and(|s| s.bytes().any(|b| b.is_ascii_digit()));
     if revealing {
         headers.remove(header::SERVER);
     }
     if policy.profile == Profile::None {
-        return;
+        return false;
     }
-    set(headers, "x-content-type-options", "nosniff");
-    set(headers, "x-dns-prefetch-control", "off");
-    set(headers, "x-download-options", "noopen");
-    set(headers, "x-permitted-cross-domain-policies", "none");
-    set(headers, "x-xss-protection", "0");
-    set(headers, "referrer-policy", "strict-origin-when-cross-origin");
-    set(headers, "origin-agent-cluster", "?1");
+    let p = policy;
+    set(headers, p, "x-content-type-options", "nosniff");
+    set(headers, p, "x-dns-prefetch-control", "off");
+    set(headers, p, "x-download-options", "noopen");
+    set(headers, p, "x-permitted-cross-domain-policies", "none");
+    set(headers, p, "x-xss-protection", "0");
+    set(headers, p, "referrer-policy", "strict-origin-when-cross-origin");
+    set(headers, p, "origin-agent-cluster", "?1");
     if https {
-        set(headers, "strict-transport-security", HSTS);
+        set(headers, p, "strict-transport-security", HSTS);
     }
     match policy.profile {
         Profile::Static => {
-            set(headers, "cross-origin-resource-policy", "cross-origin");
-            return;
+            set(headers, p, "cross-origin-resource-policy", "cross-origin");
+            return false;
         }
-        Profile::Api => set(headers, "cross-origin-resource-policy", "same-origin"),
+        Profile::Api => set(headers, p, "cross-origin-resource-policy", "same-origin"),
         _ => {
-            set(headers, "cross-origin-resource-policy", "same-origin");
-            set(headers, "cross-origin-opener-policy", "same-origin");
-            set(headers, "x-frame-options", "SAMEORIGIN");
-            set(headers, "permissions-policy", PERMISSIONS_POLICY);
+            set(headers, p, "cross-origin-resource-policy", "same-origin");
+            set(headers, p, "cross-origin-opener-policy", "same-origin");
+            set(headers, p, "x-frame-options", "SAMEORIGIN");
+            set(headers, p, "permissions-policy", PERMISSIONS_POLICY);
         }
     }
-    if policy.keep_origin_csp && headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-        return;
+    let origin_csp = headers.contains_key(header::CONTENT_SECURITY_POLICY);
+    if origin_csp && (policy.keep_origin_csp || !policy.override_origin) {
+        return false;
     }
     let base = policy.csp.clone().unwrap_or_else(|| if policy.profile == Profile::Api { API_CSP.into() } else { DEFAULT_CSP.into() });
     let mut csp = match nonce {
@@ -141,7 +156,10 @@ pub fn apply(policy: &HeaderPolicy, headers: &mut HeaderMap, https: bool, nonce:
     if https && policy.profile == Profile::Html && !csp.contains("upgrade-insecure-requests") {
         csp.push_str("; upgrade-insecure-requests");
     }
-    set(headers, "content-security-policy", &csp);
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    nonce.is_some()
 }
 
 #[cfg(test)]
@@ -186,9 +204,31 @@ mod tests {
         assert_eq!(a["content-security-policy"], API_CSP);
         let n = applied(&HeaderPolicy { profile: Profile::None, ..Default::default() }, false, &[("x-powered-by", "PHP")]);
         assert_eq!(n.len(), 0);
-        let keep = HeaderPolicy { keep_origin_csp: true, ..Default::default() };
-        assert_eq!(applied(&keep, false, &[("content-security-policy", "default-src *")])["content-security-policy"], "default-src *");
-        assert_ne!(applied(&HeaderPolicy::default(), false, &[("content-security-policy", "default-src *")])["content-security-policy"], "default-src *");
+    }
+
+    #[test]
+    fn origin_headers_are_kept_unless_the_rule_overrides() {
+        let origin = [("content-security-policy", "default-src *"), ("x-frame-options", "ALLOWALL"), ("x-xss-protection", "1; mode=block")];
+        let added = applied(&HeaderPolicy::default(), false, &origin);
+        assert_eq!(added["content-security-policy"], "default-src *");
+        assert_eq!(added["x-frame-options"], "ALLOWALL");
+        assert_eq!(added["x-xss-protection"], "1; mode=block");
+        assert_eq!(added["x-content-type-options"], "nosniff", "what the origin did not send is added");
+        let over = HeaderPolicy { override_origin: true, ..Default::default() };
+        let replaced = applied(&over, false, &origin);
+        assert_eq!(replaced["content-security-policy"], DEFAULT_CSP);
+        assert_eq!(replaced["x-frame-options"], "SAMEORIGIN");
+        assert_eq!(replaced["x-xss-protection"], "0");
+        let keep = HeaderPolicy { override_origin: true, keep_origin_csp: true, ..Default::default() };
+        assert_eq!(applied(&keep, false, &origin)["content-security-policy"], "default-src *");
+        // A kept origin CSP is never given our nonce (it would switch off 'unsafe-inline').
+        let mut h = HeaderMap::new();
+        h.insert("content-security-policy", HeaderValue::from_static("script-src 'self' 'unsafe-inline'"));
+        assert!(!apply(&HeaderPolicy::default(), &mut h, false, Some("n")));
+        assert_eq!(h["content-security-policy"], "script-src 'self' 'unsafe-inline'");
+        let mut h = HeaderMap::new();
+        assert!(apply(&HeaderPolicy::default(), &mut h, false, Some("n")));
+        assert!(h["content-security-policy"].to_str().unwrap().contains("'nonce-n'"));
     }
 
     #[test]

@@ -33,6 +33,16 @@ pub struct LabState {
     hits: Mutex<HashMap<String, u64>>,
 }
 
+impl LabState {
+    /// Counts one hit on `path` and returns the count so far (a poisoned lock counts nothing).
+    pub fn hit(&self, path: &str) -> u64 {
+        let Ok(mut hits) = self.hits.lock() else { return 0 };
+        let n = hits.entry(path.to_owned()).or_default();
+        *n += 1;
+        *n
+    }
+}
+
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/lab/{*rest}", any(respond)).route("/_lab/hits", get(hits).delete(reset))
 }
@@ -44,12 +54,7 @@ fn lab(state: &AppState) -> Result<&LabState, AppError> {
 async fn respond(State(state): State<AppState>, req: Request) -> Result<Response, AppError> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
-    let hit = {
-        let mut hits = lab(&state)?.hits.lock().map_err(|_| AppError::Internal("lock".into()))?;
-        let n = hits.entry(path.clone()).or_default();
-        *n += 1;
-        *n
-    };
+    let hit = lab(&state)?.hit(&path);
     let mut status = StatusCode::OK;
     let mut delay = Duration::ZERO;
     let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();

@@ -5,8 +5,9 @@
 //! parses flags, binds and serves.
 
 mod error;
-mod lab;
+pub mod lab;
 mod observe;
+pub mod raw_lab;
 mod site;
 mod tasks;
 
@@ -47,6 +48,9 @@ pub struct Settings {
     /// Largest accepted request body for the API, in bytes.
     #[arg(long, env = "ORIGIN_MAX_BODY", default_value_t = 64 * 1024)]
     pub max_body: usize,
+    /// With `--lab`: also serve the raw lab (hand-written HTTP/1.1 that can misbehave) here.
+    #[arg(long, env = "ORIGIN_LAB_RAW_ADDR", requires = "lab")]
+    pub lab_raw_addr: Option<SocketAddr>,
 }
 
 /// Shared state of the origin app.

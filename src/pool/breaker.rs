@@ -3,9 +3,13 @@
 //! failure. Pure: every call takes `now` (ms); the state serialises so a Durable Object can own
 //! the shared copy and isolates can cache it.
 //!
-//! Only failures to get an answer (connect errors, timeouts) count. An answer, even a 5xx, means
-//! the origin is up; its application errors are handled by stale-if-error, not by taking the
-//! origin out (nginx's `max_fails` counts the same way).
+//! Only failures to get an answer (connect errors, timeouts) count, and only for requests the
+//! client could not have caused them with (see [`crate::pool::counts_against_origin`]). An
+//! answer, even a 5xx, means the origin is up; its application errors are handled by
+//! stale-if-error, not by taking the origin out (nginx's `max_fails` counts the same way).
+//! A breaker set up with [`BreakerSettings::with_lone_origin`] never opens: with one origin
+//! there is nowhere else to send a request, so refusing would turn a blip into an outage
+//! (nginx ignores `max_fails` for a one-server upstream).
 
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU32;
@@ -17,6 +21,7 @@ pub struct BreakerSettings {
     window_ms: u64,
     open_ms: u64,
     probe_timeout_ms: u64,
+    lone: bool,
 }
 
 impl Default for BreakerSettings {
@@ -27,7 +32,7 @@ impl Default for BreakerSettings {
 
 impl BreakerSettings {
     /// 5 failures in 10 s open the breaker for 10 s; a probe may take 10 s.
-    pub const DEFAULT: Self = Self { failures: NonZeroU32::new(5).unwrap(), window_ms: 10_000, open_ms: 10_000, probe_timeout_ms: 10_000 };
+    pub const DEFAULT: Self = Self { failures: NonZeroU32::new(5).unwrap(), window_ms: 10_000, open_ms: 10_000, probe_timeout_ms: 10_000, lone: false };
 
     /// Failures within the window that open the breaker.
     ///
@@ -67,6 +72,22 @@ impl BreakerSettings {
     pub const fn with_probe_timeout_ms(mut self, ms: u64) -> Self {
         self.probe_timeout_ms = ms;
         self
+    }
+
+    /// The breaker guards the only origin of the pool: it never opens (failures are not
+    /// recorded), so every request is still sent.
+    ///
+    /// ### Default
+    /// false.
+    #[must_use]
+    pub const fn with_lone_origin(mut self, lone: bool) -> Self {
+        self.lone = lone;
+        self
+    }
+
+    /// Whether this breaker guards a lone origin (never opens).
+    pub const fn lone_origin(&self) -> bool {
+        self.lone
     }
 
     /// How long an open breaker refuses, in ms.
@@ -203,12 +224,25 @@ impl Breaker {
         }
     }
 
+    /// Takes the half-open lease ahead of the probe time: the pool's last resort when every
+    /// origin's breaker is open (the least recently failed one is tried rather than refusing
+    /// everyone). Its result closes or re-opens the breaker like a probe's.
+    pub fn force_probe(&mut self, s: &BreakerSettings, now: u64) {
+        if let Self::Open { since, .. } | Self::HalfOpen { since, .. } = *self {
+            *self = Self::HalfOpen { since, probe_until: now + s.probe_timeout_ms };
+        }
+    }
+
     /// Records the outcome of one attempt (or one health check) finished at `now`.
     ///
     /// A success closes a half-open breaker, and an open one whose probe time has come (an
     /// active health check is a probe); successes that arrive while it is open and not yet due
-    /// were sent before it opened, and change nothing.
+    /// were sent before it opened, and change nothing. A lone origin's breaker records no
+    /// failure (and so never opens).
     pub fn record(&mut self, s: &BreakerSettings, ok: bool, now: u64) -> Transition {
+        if s.lone && !ok {
+            return Transition::None;
+        }
         match self {
             Self::Closed { failures } => {
                 let horizon = now.saturating_sub(s.window_ms);
@@ -289,6 +323,37 @@ mod tests {
         let mut b = Breaker::Open { since: 0, probe_at: 5_000 };
         assert_eq!(b.record(&s, false, 4_000), Transition::Opened, "a failed health check extends");
         assert_eq!(b.retry_at(4_000), 9_000);
+    }
+
+    #[test]
+    fn a_lone_origin_never_opens() {
+        let s = settings().with_lone_origin(true);
+        let mut b = Breaker::default();
+        for t in 0..100 {
+            assert_eq!(b.record(&s, false, t), Transition::None);
+        }
+        assert_eq!(b.state(100), BreakerState::Closed);
+        assert_eq!(b.admit(&s, 100), Admission::Allow);
+        // A breaker persisted as open before the pool shrank to one origin closes on success.
+        let mut b = Breaker::Open { since: 0, probe_at: 5_000 };
+        b.force_probe(&s, 10);
+        assert_eq!(b.record(&s, true, 20), Transition::Closed);
+    }
+
+    #[test]
+    fn a_forced_probe_takes_the_lease_and_its_result_counts() {
+        let s = settings();
+        let mut b = Breaker::Open { since: 0, probe_at: 5_000 };
+        b.force_probe(&s, 1_000);
+        assert_eq!(b, Breaker::HalfOpen { since: 0, probe_until: 3_000 });
+        assert_eq!(b.record(&s, true, 1_100), Transition::Closed, "sent after it opened: a success closes it");
+        let mut b = Breaker::Open { since: 0, probe_at: 5_000 };
+        b.force_probe(&s, 1_000);
+        assert_eq!(b.record(&s, false, 1_100), Transition::Opened);
+        assert_eq!(b.retry_at(1_100), 6_100);
+        let mut closed = Breaker::default();
+        closed.force_probe(&s, 1_000);
+        assert_eq!(closed, Breaker::default(), "a closed breaker has no lease to take");
     }
 
     #[test]

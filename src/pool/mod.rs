@@ -51,8 +51,67 @@ pub fn parse_origins(raw: &str) -> Result<Vec<Origin>, ConfigError> {
 /// Whether a request may be sent again, to another origin, after an attempt got no answer:
 /// idempotent methods (RFC 9110 §9.2.2) without a body. A body is streamed through, never
 /// buffered, so once sent it cannot be sent again; POST and PATCH are never repeated.
+///
+/// The same requests are the only ones whose failures count against an origin's breaker: a
+/// client cannot make a bodyless GET fail, but it can make an upload fail (a body the origin
+/// refuses and closes on, a body that never ends), and one client must never be able to take
+/// the site down for everyone.
 pub fn retryable(method: &http::Method, has_body: bool) -> bool {
     method.is_idempotent() && !has_body
+}
+
+/// How one attempt at an origin ended, as the glue saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Response headers arrived (any status; a body that breaks off later is still an answer).
+    Answered,
+    /// The runtime reported no answer: connect failure, reset, or the connection closed
+    /// before response headers (it cannot tell these apart: all read "Network connection lost").
+    NoAnswer,
+    /// No response headers within `pool.timeout` (the request was aborted).
+    TimedOut,
+    /// Bytes came back that the runtime could not parse (unknown `Transfer-Encoding`, a bad
+    /// `Content-Length`): the origin is up, the response is broken.
+    Malformed,
+}
+
+impl Attempt {
+    /// Classifies a failed fetch by the runtime's message. workerd says "Network connection
+    /// lost." for a refused connect and for a reset alike; parse failures name the header
+    /// ("invalid Content-Length header value") or are an "internal error". Only the first kind
+    /// may be an outage; a broken response proves the origin is up.
+    pub fn from_fetch_error(message: &str) -> Self {
+        let m = message.to_ascii_lowercase();
+        let no_answer = ["connection", "connect", "refused", "reset", "dns", "resolve", "unreachable", "no such host", "timed out", "timeout"];
+        if no_answer.iter().any(|k| m.contains(k)) {
+            Self::NoAnswer
+        } else {
+            Self::Malformed
+        }
+    }
+
+    /// What the attempt means for the origin's breaker: `Some(true)` it is up, `Some(false)` a
+    /// failure to count, `None` nothing to record. Failures count only for requests the client
+    /// could not have made fail (`counts`: see [`retryable`]).
+    pub fn breaker_result(self, counts: bool) -> Option<bool> {
+        match self {
+            Self::Answered | Self::Malformed => Some(true),
+            Self::NoAnswer | Self::TimedOut if counts => Some(false),
+            Self::NoAnswer | Self::TimedOut => None,
+        }
+    }
+
+    /// The client's answer when this was the last attempt (`has_body`: the request streamed a
+    /// body, so a lost connection most likely means the origin refused it).
+    pub fn error(self, has_body: bool) -> crate::error::EdgeError {
+        use crate::error::EdgeError;
+        match self {
+            Self::NoAnswer if has_body => EdgeError::OriginRefusedBody,
+            Self::Answered | Self::NoAnswer => EdgeError::OriginUnreachable,
+            Self::TimedOut => EdgeError::OriginTimeout,
+            Self::Malformed => EdgeError::OriginMalformed,
+        }
+    }
 }
 
 /// Smooth weighted round robin state (one counter per origin).
@@ -136,23 +195,40 @@ impl PoolView {
     }
 
     /// Chooses an origin for one attempt at `now`, skipping `tried` (a retry goes elsewhere)
-    /// and origins whose breaker refuses. A due probe takes its breaker's half-open lease, but
-    /// only a request that can be retried (`may_probe`) is used as a probe: a POST is never
-    /// sent to an origin that was failing a moment ago.
-    pub fn choose(&mut self, now: u64, tried: &[usize], may_probe: bool) -> Result<Choice, AllDown> {
+    /// and origins whose breaker refuses. A due probe takes its breaker's half-open lease; any
+    /// request may be the probe. When every untried origin's breaker refuses, the least
+    /// recently failed one is tried anyway (as a probe): refusing everyone would turn an origin
+    /// that is back, or a breaker opened by a blip, into an outage. `Err` only when every
+    /// origin was tried already.
+    pub fn choose(&mut self, now: u64, tried: &[usize]) -> Result<Choice, AllDown> {
         let breakers = &self.breakers;
-        let usable = |i: usize| !tried.contains(&i) && breakers[i].available(now) && (may_probe || breakers[i].state(now) == breaker::BreakerState::Closed);
-        let index = self.balancer.pick(&self.weights, usable);
-        let Some(index) = index else {
-            let retry_at = self.breakers.iter().map(|b| b.retry_at(now)).min().unwrap_or(now);
-            return Err(AllDown { retry_at });
-        };
-        match self.breakers[index].admit(&self.settings, now) {
-            Admission::Allow => Ok(Choice { index, probe: false }),
-            Admission::Probe => Ok(Choice { index, probe: true }),
-            // `available` said yes a moment ago; unreachable in practice, but refuse cleanly.
-            Admission::Reject { retry_at } => Err(AllDown { retry_at }),
+        let usable = |i: usize| !tried.contains(&i) && breakers[i].available(now);
+        if let Some(index) = self.balancer.pick(&self.weights, usable) {
+            match self.breakers[index].admit(&self.settings, now) {
+                Admission::Allow => return Ok(Choice { index, probe: false }),
+                Admission::Probe => return Ok(Choice { index, probe: true }),
+                // `available` said yes a moment ago; fall through to the last resort.
+                Admission::Reject { .. } => {}
+            }
         }
+        let last_resort = (0..self.breakers.len()).filter(|i| !tried.contains(i)).min_by_key(|i| self.breakers[*i].retry_at(now));
+        match last_resort {
+            Some(index) => {
+                self.breakers[index].force_probe(&self.settings, now);
+                Ok(Choice { index, probe: true })
+            }
+            None => Err(self.all_down(now).unwrap_or(AllDown { retry_at: now })),
+        }
+    }
+
+    /// `Some` when every origin's breaker refuses at `now` (the pool is down: answer 503 with
+    /// `Retry-After`); `None` while at least one admits. A lone origin is never down.
+    pub fn all_down(&self, now: u64) -> Option<AllDown> {
+        if self.breakers.iter().any(|b| b.available(now)) {
+            return None;
+        }
+        let retry_at = self.breakers.iter().map(|b| b.retry_at(now)).min().unwrap_or(now);
+        Some(AllDown { retry_at })
     }
 
     /// Records an attempt's outcome locally (the shared copy is told separately).
@@ -204,6 +280,24 @@ mod tests {
     }
 
     #[test]
+    fn attempts_count_against_an_origin_only_when_the_client_could_not_cause_them() {
+        assert_eq!(Attempt::from_fetch_error("Error: Network connection lost."), Attempt::NoAnswer);
+        assert_eq!(Attempt::from_fetch_error("invalid Content-Length header value; cl = x, 3"), Attempt::Malformed);
+        assert_eq!(Attempt::from_fetch_error("Error: internal error; reference = qr3oflr"), Attempt::Malformed);
+        // A GET that got no answer counts; an upload that got none does not (the origin may
+        // have refused the body and closed); a broken or any-status answer means "up".
+        assert_eq!(Attempt::NoAnswer.breaker_result(retryable(&http::Method::GET, false)), Some(false));
+        assert_eq!(Attempt::TimedOut.breaker_result(true), Some(false));
+        assert_eq!(Attempt::NoAnswer.breaker_result(retryable(&http::Method::POST, true)), None);
+        assert_eq!(Attempt::Malformed.breaker_result(true), Some(true));
+        assert_eq!(Attempt::Answered.breaker_result(false), Some(true));
+        assert_eq!(Attempt::NoAnswer.error(true).status(), 502);
+        assert!(Attempt::NoAnswer.error(true).to_string().contains("request body"));
+        assert_eq!(Attempt::NoAnswer.error(false).to_string(), "origin unreachable");
+        assert_eq!(Attempt::TimedOut.error(false).status(), 504);
+    }
+
+    #[test]
     fn smooth_weighted_round_robin_interleaves_by_weight() {
         let mut b = Balancer::default();
         let weights = [nz(5), nz(1), nz(1)];
@@ -221,25 +315,36 @@ mod tests {
 
     #[test]
     fn failing_origin_is_taken_out_and_retries_go_elsewhere() {
-        let settings = BreakerSettings::DEFAULT.with_failures(nz(2)).with_open_ms(1_000);
+        let settings = BreakerSettings::DEFAULT.with_failures(nz(2)).with_open_ms(1_000).with_probe_timeout_ms(2_000);
         let mut pool = PoolView::new(parse_origins("http://a, http://b").unwrap(), settings);
-        let first = pool.choose(0, &[], true).unwrap();
-        let retry = pool.choose(0, &[first.index], true).unwrap();
+        let first = pool.choose(0, &[]).unwrap();
+        let retry = pool.choose(0, &[first.index]).unwrap();
         assert_ne!(first.index, retry.index);
-        assert_eq!(pool.choose(0, &[0, 1], true), Err(AllDown { retry_at: 0 }));
+        assert_eq!(pool.choose(0, &[0, 1]), Err(AllDown { retry_at: 0 }));
         pool.record(0, false, 10);
         pool.record(0, false, 20);
         for _ in 0..10 {
-            assert_eq!(pool.choose(30, &[], true).unwrap().index, 1);
+            assert_eq!(pool.choose(30, &[]).unwrap().index, 1);
         }
+        assert_eq!(pool.all_down(30), None);
         pool.record(1, false, 30);
         pool.record(1, false, 40);
-        assert_eq!(pool.choose(50, &[], true), Err(AllDown { retry_at: 1_020 }));
-        // After the open time, a POST is not used as a probe...
-        assert_eq!(pool.choose(1_020, &[], false), Err(AllDown { retry_at: 1_020 }));
-        // ...one retryable request is: it goes to the origin that opened first.
-        assert_eq!(pool.choose(1_020, &[], true), Ok(Choice { index: 0, probe: true }));
-        assert_eq!(pool.choose(1_021, &[], true), Err(AllDown { retry_at: 1_040 }));
+        assert_eq!(pool.all_down(50), Some(AllDown { retry_at: 1_020 }));
+        // Every breaker open: the least recently failed origin is still tried, as a probe...
+        assert_eq!(pool.choose(50, &[]), Ok(Choice { index: 0, probe: true }));
+        // ...and a retry goes to the other one; only when both were tried is there nothing left.
+        assert_eq!(pool.choose(50, &[0]), Ok(Choice { index: 1, probe: true }));
+        assert_eq!(pool.choose(50, &[0, 1]), Err(AllDown { retry_at: 2_050 }));
+        // Both forced probes failed: both re-open.
+        pool.record(0, false, 60);
+        pool.record(1, false, 60);
+        assert_eq!(pool.all_down(61), Some(AllDown { retry_at: 1_060 }));
+        // After the open time any request (a POST too) may be the probe.
+        let probe = pool.choose(1_060, &[]).unwrap();
+        assert!(probe.probe);
+        assert_eq!(pool.record(probe.index, true, 1_070), breaker::Transition::Closed);
+        assert_eq!(pool.breakers()[probe.index], Breaker::default());
+        assert_eq!(pool.all_down(1_070), None);
         assert_eq!(AllDown { retry_at: 1_040 }.retry_after_secs(1_021), 1);
         assert_eq!(AllDown { retry_at: 9_000 }.retry_after_secs(1_000), 8);
         assert_eq!(AllDown { retry_at: 9_001 }.retry_after_secs(1_000), 9);
@@ -251,7 +356,18 @@ mod tests {
         let mut pool = PoolView::new(parse_origins("http://a, http://b").unwrap(), BreakerSettings::DEFAULT);
         pool.adopt(&[("http://b".into(), Breaker::Open { since: 0, probe_at: 100 }), ("http://gone".into(), Breaker::default())]);
         assert_eq!(pool.breakers()[1], Breaker::Open { since: 0, probe_at: 100 });
-        assert_eq!(pool.choose(50, &[], true).unwrap().index, 0);
-        assert_eq!(pool.choose(50, &[], true).unwrap().index, 0);
+        assert_eq!(pool.choose(50, &[]).unwrap().index, 0);
+        assert_eq!(pool.choose(50, &[]).unwrap().index, 0);
+    }
+
+    #[test]
+    fn a_lone_origin_is_never_down() {
+        let settings = BreakerSettings::DEFAULT.with_failures(nz(1)).with_lone_origin(true);
+        let mut pool = PoolView::new(parse_origins("http://only").unwrap(), settings);
+        for t in 0..50 {
+            pool.record(0, false, t);
+        }
+        assert_eq!(pool.all_down(50), None);
+        assert_eq!(pool.choose(50, &[]), Ok(Choice { index: 0, probe: false }));
     }
 }

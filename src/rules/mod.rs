@@ -56,6 +56,79 @@ pub enum QueryKey {
     Exclude(Vec<String>),
 }
 
+/// Which statuses a `status_ttl` entry covers: `"404"`, `"4xx"`, `">=500"`, `">400"`,
+/// `"<=299"`, `"<300"` or `"500-503"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRange {
+    /// Lowest status covered.
+    pub from: u16,
+    /// Highest status covered.
+    pub to: u16,
+}
+
+impl StatusRange {
+    /// Parses one `status_ttl` key.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a status (404), a class (4xx), a comparison (>=500) or a range (500-503) within 100-599");
+        let code = |t: &str| t.trim().parse::<u16>().ok().filter(|c| (100..=599).contains(c)).ok_or_else(bad);
+        let t = s.trim();
+        let (from, to) = if let Some(n) = t.strip_prefix(">=") {
+            (code(n)?, 599)
+        } else if let Some(n) = t.strip_prefix("<=") {
+            (100, code(n)?)
+        } else if let Some(n) = t.strip_prefix('>') {
+            (code(n)?.checked_add(1).ok_or_else(bad)?, 599)
+        } else if let Some(n) = t.strip_prefix('<') {
+            (100, code(n)?.checked_sub(1).ok_or_else(bad)?)
+        } else if let Some((a, b)) = t.split_once('-') {
+            (code(a)?, code(b)?)
+        } else if let Some(class) = t.strip_suffix("xx").or_else(|| t.strip_suffix("XX")) {
+            let c = class.parse::<u16>().ok().filter(|c| (1..=5).contains(c)).ok_or_else(bad)?;
+            (c * 100, c * 100 + 99)
+        } else {
+            let c = code(t)?;
+            (c, c)
+        };
+        if from > to || to > 599 {
+            return Err(bad());
+        }
+        Ok(Self { from, to })
+    }
+
+    /// Whether `status` is covered.
+    pub fn contains(&self, status: u16) -> bool {
+        (self.from..=self.to).contains(&status)
+    }
+}
+
+/// Edge TTLs by status in `override` rules. The narrowest matching entry wins (`404` over
+/// `4xx` over `>=400`), so specific overrides sit beside broad ones in any order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatusTtls(Vec<(StatusRange, Duration)>);
+
+impl StatusTtls {
+    /// Builds the table; entries are kept narrowest first.
+    pub fn new(mut entries: Vec<(StatusRange, Duration)>) -> Self {
+        entries.sort_by_key(|(r, _)| (r.to - r.from, r.from));
+        Self(entries)
+    }
+
+    /// The TTL configured for `status`, if any entry covers it.
+    pub fn get(&self, status: u16) -> Option<Duration> {
+        self.0.iter().find(|(r, _)| r.contains(status)).map(|(_, d)| *d)
+    }
+
+    /// Whether no entry is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The default `error_ttl`: how long an `override` rule keeps an error (4xx/5xx) it may store,
+/// and the longest browser TTL an error is sent with. Short on purpose: a deploy race or a
+/// typo must not pin a 404 for the rule's `edge_ttl` (a year for hashed assets).
+pub const DEFAULT_ERROR_TTL: Duration = Duration::from_secs(60);
+
 /// What distinguishes cache entries besides scheme, host and path.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CacheKeySpec {
@@ -90,8 +163,11 @@ pub struct Rule {
     /// Serve stale this long when the origin fails (RFC 5861). `None`: the origin's
     /// `stale-if-error`, if any.
     pub stale_if_error: Option<Duration>,
-    /// Edge TTL per status in override mode (e.g. cache 404s for a minute).
-    pub status_ttl: BTreeMap<u16, Duration>,
+    /// Edge TTL per status or status range in override mode (e.g. cache 404s for a minute).
+    pub status_ttl: StatusTtls,
+    /// Edge TTL of errors (status >= 400) in override mode that `status_ttl` does not cover,
+    /// and the cap on their browser TTL in any mode. Default [`DEFAULT_ERROR_TTL`].
+    pub error_ttl: Duration,
     /// Cache key composition.
     pub cache_key: CacheKeySpec,
     /// Bypass the cache when the request carries any of these cookies (e.g. a session).
@@ -119,9 +195,18 @@ pub struct Rule {
     /// `images = "auto"`: GET requests are served as `/cdn-cgi/image/format=auto/<path>`
     /// (format negotiation without resizing). Default off.
     pub images_auto: bool,
+    /// Request headers this rule passes to the origin although `strip_request_headers` lists
+    /// them (lower case).
+    pub keep_request_headers: Vec<HeaderName>,
 }
 
 impl Rule {
+    /// The browser TTL cap for a response with `status`: errors never get more than the edge
+    /// keeps them for (`status_ttl`, else `error_ttl`); `None` for other statuses.
+    pub fn error_ttl_for(&self, status: u16) -> Option<Duration> {
+        (status >= 400).then(|| self.status_ttl.get(status).unwrap_or(self.error_ttl))
+    }
+
     /// The rule for requests no configured rule matches: respect the origin (RFC 9111).
     pub fn default_rule() -> Self {
         Self {
@@ -133,7 +218,8 @@ impl Rule {
             browser_ttl: None,
             stale_while_revalidate: None,
             stale_if_error: None,
-            status_ttl: BTreeMap::new(),
+            status_ttl: StatusTtls::default(),
+            error_ttl: DEFAULT_ERROR_TTL,
             cache_key: CacheKeySpec::default(),
             bypass_cookies: Vec::new(),
             tags: Vec::new(),
@@ -146,6 +232,18 @@ impl Rule {
             https_redirect: false,
             rate_limit: None,
             images_auto: false,
+            keep_request_headers: Vec::new(),
+        }
+    }
+
+    /// The rule the edge's own answers run under (health, purge, admin, and errors before a
+    /// rule was chosen): never cached, API security headers, counted as `edgelayer`.
+    pub fn edge_rule() -> Self {
+        Self {
+            name: "edgelayer".into(),
+            cache: CacheMode::Bypass,
+            headers: crate::headers::HeaderPolicy { profile: crate::headers::Profile::Api, ..Default::default() },
+            ..Self::default_rule()
         }
     }
 
@@ -286,9 +384,11 @@ pub struct RawRule {
     pub stale_while_revalidate: Option<RawDuration>,
     /// RFC 5861 stale-if-error window.
     pub stale_if_error: Option<RawDuration>,
-    /// Edge TTL per status code (`{ "404" = 60 }`).
+    /// Edge TTL per status code or range (`{ "404" = 60, "5xx" = "10s" }`).
     #[serde(default)]
     pub status_ttl: BTreeMap<String, RawDuration>,
+    /// See [`Rule::error_ttl`].
+    pub error_ttl: Option<RawDuration>,
     /// Cache key composition.
     #[serde(default)]
     pub cache_key: RawCacheKey,
@@ -326,6 +426,13 @@ pub struct RawRule {
     pub rate_limit: Option<String>,
     /// `auto` (see [`Rule::images_auto`]) or `off` (default).
     pub images: Option<String>,
+    /// See [`Rule::keep_request_headers`].
+    #[serde(default)]
+    pub keep_request_headers: Vec<String>,
+    /// Replace the origin's own security headers with the profile's (default false: only add
+    /// what the origin did not send).
+    #[serde(default)]
+    pub override_origin_headers: bool,
 }
 
 impl ConfigError {
@@ -372,11 +479,13 @@ impl RawRule {
         if edge_ttl.is_some() && !matches!(cache, CacheMode::Override { .. }) {
             return Err(err("edge_ttl", "applies only with cache = \"override\"".into()));
         }
-        let mut status_ttl = BTreeMap::new();
+        let mut status_ttl = Vec::new();
         for (status, ttl) in &self.status_ttl {
-            let code: u16 = status.parse().ok().filter(|c| (100..600).contains(c)).ok_or_else(|| err("status_ttl", format!("{status:?} is not a status code")))?;
-            status_ttl.insert(code, ttl.to_duration().map_err(|e| err("status_ttl", e))?);
+            let range = StatusRange::parse(status).map_err(|e| err("status_ttl", e))?;
+            status_ttl.push((range, ttl.to_duration().map_err(|e| err("status_ttl", e))?));
         }
+        let status_ttl = StatusTtls::new(status_ttl);
+        let error_ttl = dur("error_ttl", &self.error_ttl)?.unwrap_or(DEFAULT_ERROR_TTL);
         let k = &self.cache_key;
         let query = match (k.query.as_deref(), &k.include_query, &k.exclude_query) {
             (None | Some("all"), None, None) => QueryKey::All,
@@ -410,6 +519,7 @@ impl RawRule {
             stale_while_revalidate: dur("stale_while_revalidate", &self.stale_while_revalidate)?,
             stale_if_error: dur("stale_if_error", &self.stale_if_error)?,
             status_ttl,
+            error_ttl,
             cache_key: CacheKeySpec { query, sort_query: k.sort_query.unwrap_or(true), headers, cookies: k.cookies.clone() },
             bypass_cookies: self.bypass_cookies,
             tags: self.tags,
@@ -421,6 +531,7 @@ impl RawRule {
                 profile: crate::headers::Profile::parse(self.headers.as_deref().unwrap_or("html")).map_err(|e| err("headers", e))?,
                 csp: self.csp.clone(),
                 keep_origin_csp: self.keep_origin_csp,
+                override_origin: self.override_origin_headers,
             },
             csp_nonce: self.csp_nonce,
             https_redirect: self.https_redirect,
@@ -431,6 +542,11 @@ impl RawRule {
                 "auto" => true,
                 other => return Err(err("images", format!("{other:?} is not auto or off"))),
             },
+            keep_request_headers: self
+                .keep_request_headers
+                .iter()
+                .map(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).map_err(|_| err("keep_request_headers", format!("{h:?} is not a header name"))))
+                .collect::<Result<Vec<_>, _>>()?,
         })
     }
 }
@@ -507,6 +623,20 @@ mod tests {
         assert!(RawDuration::Text("m5".into()).to_duration().is_err());
         assert!(RawDuration::Text("99999999999999999999y".into()).to_duration().is_err());
         let r = raw(serde_json::json!({ "name": "x", "path": "/", "cache": "override", "edge_ttl": "10m", "status_ttl": { "404": "1m" } }));
-        assert_eq!(r.validate(0).unwrap().status_ttl[&404], Duration::from_secs(60));
+        assert_eq!(r.validate(0).unwrap().status_ttl.get(404), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn status_ttl_ranges_narrowest_first() {
+        let r = raw(serde_json::json!({ "name": "x", "path": "/", "cache": "override", "edge_ttl": "1y", "error_ttl": "30s",
+            "status_ttl": { ">=400": "2m", "4xx": "1m", "404": "10s", "500-503": "5s", "<300": "1d" } }));
+        let rule = r.validate(0).unwrap();
+        let ttl = |s| rule.status_ttl.get(s).map(|d| d.as_secs());
+        assert_eq!([ttl(404), ttl(410), ttl(502), ttl(504), ttl(200), ttl(301)], [Some(10), Some(60), Some(5), Some(120), Some(86_400), None]);
+        assert_eq!(rule.error_ttl, Duration::from_secs(30));
+        for (key, ok) in [("4xx", true), ("XX", false), ("6xx", false), (">=600", false), ("503-500", false), (">599", false), ("<100", false), ("abc", false), ("99", false)] {
+            assert_eq!(StatusRange::parse(key).is_ok(), ok, "{key}");
+        }
+        assert_eq!(StatusRange::parse(">404").unwrap(), StatusRange { from: 405, to: 599 });
     }
 }

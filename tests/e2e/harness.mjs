@@ -40,13 +40,18 @@ async function waitFor(url, timeoutMs = 15000) {
   throw new Error(`${url} did not come up: ${last}`);
 }
 
-/** Starts the origin binary with `--lab` on a free port and a fresh database. */
-export async function startOrigin({ port, dataDir, lab = true } = {}) {
+/**
+ * Starts the origin binary with `--lab` on a free port and a fresh database. `raw: true` also
+ * starts the raw lab (hand-written HTTP/1.1 that can misbehave) on a port of its own: `rawUrl`.
+ */
+export async function startOrigin({ port, dataDir, lab = true, raw = false } = {}) {
   port ??= await freePort();
   const ownDir = !dataDir;
   dataDir ??= mkdtempSync(join(tmpdir(), 'edgelayer-e2e-'));
   const args = ['--addr', `127.0.0.1:${port}`, '--data', join(dataDir, 'tasks.sqlite3')];
   if (lab) args.push('--lab');
+  const rawPort = raw ? await freePort() : undefined;
+  if (raw) args.push('--lab-raw-addr', `127.0.0.1:${rawPort}`);
   const proc = spawn(ORIGIN_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
   let stderr = '';
   proc.stderr.on('data', (d) => (stderr += d));
@@ -61,6 +66,7 @@ export async function startOrigin({ port, dataDir, lab = true } = {}) {
   return {
     url,
     port,
+    rawUrl: raw ? `http://127.0.0.1:${rawPort}` : undefined,
     dataDir,
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
@@ -81,9 +87,21 @@ export const PURGE_TOKEN = 'e2e-purge-token';
 /** The admin token (metrics, dashboard) the e2e workers are given. */
 export const ADMIN_TOKEN = 'e2e-admin-token';
 
-export async function startEdge({ originUrl, vars = {}, noDurableObjects = false, port } = {}) {
+/**
+ * Starts the built worker under Miniflare. `log`: an array that collects every line the runtime
+ * prints (console output, uncaught errors, wasm panics).
+ */
+export async function startEdge({ originUrl, vars = {}, noDurableObjects = false, port, log } = {}) {
   const cfg = wranglerConfig();
+  const collect = log
+    ? {
+        handleRuntimeStdio(stdout, stderr) {
+          for (const stream of [stdout, stderr]) stream.on('data', (d) => log.push(...String(d).split('\n').filter(Boolean)));
+        },
+      }
+    : {};
   const mf = new Miniflare({
+    ...collect,
     modules: true,
     scriptPath: join(ROOT, cfg.main),
     modulesRoot: ROOT,
@@ -105,7 +123,7 @@ export async function startEdge({ originUrl, vars = {}, noDurableObjects = false
 /** Origin + edge together; `stop()` tears both down. */
 export async function startStack(opts = {}) {
   const origin = await startOrigin(opts);
-  const edge = await startEdge({ originUrl: origin.url, vars: opts.vars });
+  const edge = await startEdge({ originUrl: origin.url, vars: opts.vars, log: opts.log });
   return {
     origin,
     edge,

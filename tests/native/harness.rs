@@ -21,6 +21,7 @@ pub fn settings(dir: &Path, lab: bool) -> Settings {
         lab,
         slow_query_ms: 20,
         max_body: 1024,
+        lab_raw_addr: None,
     }
 }
 

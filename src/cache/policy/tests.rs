@@ -8,7 +8,7 @@ use crate::rules::RawRule;
 const NOW: u64 = 1_700_000_000_000;
 
 fn date(offset_secs: i64) -> String {
-    httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + std::time::Duration::from_millis((NOW as i64 + offset_secs * 1000) as u64))
+    httpdate::fmt_http_date(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis((NOW as i64 + offset_secs * 1000) as u64))
 }
 
 fn h(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -74,6 +74,23 @@ fn respect_origin_freshness_table() {
         ("§3 206 is never stored", vec![], 206, vec![("cache-control", "max-age=60".into())], Err(NoCacheReason::Status)),
         ("§3 a 500 needs explicit freshness", vec![], 500, vec![], Err(NoCacheReason::Status)),
         ("§4.2.2 404 is heuristically cacheable but has no Last-Modified", vec![], 404, vec![], Err(NoCacheReason::NoFreshness)),
+        ("§5.1 a list-valued Age uses its first member", vec![], 200, vec![("cache-control", "max-age=3600".into()), ("age", "7200, 0".into())], Ok((3600, 7200))),
+        ("§5.1 two Age lines are a list too", vec![], 200, vec![("cache-control", "max-age=3600".into()), ("age", "7200".into()), ("age", "0".into())], Ok((3600, 7200))),
+        ("§5.1 an invalid Age is ignored", vec![], 200, vec![("cache-control", "max-age=60".into()), ("age", "-5".into())], Ok((60, 0))),
+        ("RFC 9110 §5.6.7 asctime Expires", vec![], 200, vec![("date", "Thu Aug  8 02:01:08 2050".into()), ("expires", "Thu Aug  8 02:01:18 2050".into())], Ok((10, 0))),
+        ("RFC 9110 §5.6.7 RFC 850 Expires", vec![], 200, vec![("date", "Thu, 18 Aug 2050 02:01:08 GMT".into()), ("expires", "Thursday, 18-Aug-50 02:01:18 GMT".into())], Ok((10, 0))),
+        ("RFC 9110 §5.6.7 names in any case", vec![], 200, vec![("date", "THU, 18 AUG 2050 02:01:08 gmt".into()), ("expires", "thu, 18 aug 2050 02:01:18 GMT".into())], Ok((10, 0))),
+        ("§5.3 Expires in UTC is invalid", vec![], 200, vec![("date", d0.clone()), ("expires", "Thu, 18 Aug 2050 02:01:18 UTC".into()), ("etag", "\"e\"".into())], Ok((0, 0))),
+        ("§5.3 two Expires lines are invalid", vec![], 200, vec![("date", d0.clone()), ("expires", date(60)), ("expires", date(120)), ("etag", "\"e\"".into())], Ok((0, 0))),
+        ("§3 a 204 is storable like a 200", vec![], 204, vec![("cache-control", "max-age=60".into())], Ok((60, 0))),
+        ("RFC 9213 CDN-Cache-Control stores what Cache-Control forbids", vec![], 200, vec![("cache-control", "no-store".into()), ("cdn-cache-control", "max-age=60".into())], Ok((60, 0))),
+        ("RFC 9213 CDN-Cache-Control: private", vec![], 200, vec![("cache-control", "max-age=60".into()), ("cdn-cache-control", "private".into())], Err(NoCacheReason::Private)),
+        ("RFC 9213 CDN-Cache-Control: no-store", vec![], 200, vec![("cache-control", "max-age=60".into()), ("cdn-cache-control", "no-store".into())], Err(NoCacheReason::NoStore)),
+        ("RFC 9213 CDN-Cache-Control: no-cache needs a validator", vec![], 200, vec![("cache-control", "max-age=60".into()), ("cdn-cache-control", "no-cache".into())], Err(NoCacheReason::NoFreshness)),
+        ("RFC 9213 §2.2 Expires is ignored with a targeted field", vec![], 200, vec![("date", d0.clone()), ("expires", date(600)), ("cdn-cache-control", "max-age=5".into())], Ok((5, 0))),
+        ("RFC 9213 Cloudflare-CDN-Cache-Control beats CDN-Cache-Control", vec![], 200, vec![("cdn-cache-control", "max-age=60".into()), ("cloudflare-cdn-cache-control", "max-age=7".into())], Ok((7, 0))),
+        ("RFC 9213 §2.1 an invalid targeted field is ignored", vec![], 200, vec![("cache-control", "max-age=9".into()), ("cdn-cache-control", "max-age=\"60".into())], Ok((9, 0))),
+        ("Surrogate-Control max-age=N+M for the edge", vec![], 200, vec![("cache-control", "private".into()), ("surrogate-control", "max-age=30+60".into())], Ok((30, 0))),
     ];
     for (why, req, status, res, want) in rows {
         let res: Vec<(&str, &str)> = res.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -95,6 +112,16 @@ fn override_mode_table() {
     check("per-status TTL", &r, &[], 404, &[], Ok((30, 0)));
     check("per-status TTL makes 503 storable", &r, &[], 503, &[], Ok((5, 0)));
     check("other 5xx are not stored", &r, &[], 502, &[], Err(NoCacheReason::Status));
+    check("errors get error_ttl (1 minute), not the edge TTL", &r, &[], 410, &[], Ok((60, 0)));
+    check("a 204 is stored like a 200", &r, &[], 204, &[], Ok((300, 0)));
+    let year = rule(serde_json::json!({ "cache": "override", "edge_ttl": "1y" }));
+    check("a missing hashed asset is not pinned for a year", &year, &[], 404, &[], Ok((60, 0)));
+    let ranges = rule(serde_json::json!({ "cache": "override", "edge_ttl": "1y", "error_ttl": "10s", "status_ttl": { "4xx": "2m", ">=500": "5s" } }));
+    check("status class", &ranges, &[], 404, &[], Ok((120, 0)));
+    check("status comparison makes 5xx storable", &ranges, &[], 502, &[], Ok((5, 0)));
+    let fresh = rule(serde_json::json!({ "cache": "override", "edge_ttl": "1y", "error_ttl": "10s" }));
+    check("error_ttl", &fresh, &[], 404, &[], Ok((10, 0)));
+    check("RFC 9213 targeted private is still private in override", &year, &[], 200, &[("cdn-cache-control", "private")], Err(NoCacheReason::Private));
     let strip = rule(serde_json::json!({ "cache": "override", "edge_ttl": 60, "strip_set_cookie": true }));
     check("strip_set_cookie opts in", &strip, &[], 200, &[("set-cookie", "a=b")], Ok((60, 0)));
 }
@@ -159,12 +186,23 @@ fn stored_headers_and_304_merge() {
 #[test]
 fn browser_ttl_rewrites_only_when_set_and_never_loosens_private() {
     let r = rule(serde_json::json!({ "cache": "override", "edge_ttl": 60, "browser_ttl": 30 }));
-    assert_eq!(browser_cache_control(&r, &h(&[("cache-control", "max-age=0")])).unwrap(), "public, max-age=30");
-    assert_eq!(browser_cache_control(&r, &h(&[("cache-control", "max-age=9, immutable")])).unwrap(), "public, max-age=30, immutable");
-    assert_eq!(browser_cache_control(&r, &h(&[("cache-control", "private")])), None);
+    assert_eq!(browser_cache_control(&r, &h(&[("cache-control", "max-age=0")]), 200).unwrap(), "public, max-age=30");
+    assert_eq!(browser_cache_control(&r, &h(&[("cache-control", "max-age=9, immutable")]), 200).unwrap(), "public, max-age=30, immutable");
+    assert_eq!(browser_cache_control(&r, &h(&[("cache-control", "private")]), 200), None);
     let zero = rule(serde_json::json!({ "browser_ttl": 0 }));
-    assert_eq!(browser_cache_control(&zero, &h(&[])).unwrap(), "no-cache");
-    assert_eq!(browser_cache_control(&respect(), &h(&[("cache-control", "max-age=1")])), None);
+    assert_eq!(browser_cache_control(&zero, &h(&[]), 200).unwrap(), "no-cache");
+    assert_eq!(browser_cache_control(&respect(), &h(&[("cache-control", "max-age=1")]), 200), None);
+}
+
+#[test]
+fn errors_never_get_a_long_browser_ttl() {
+    let year = rule(serde_json::json!({ "cache": "override", "edge_ttl": "1y", "browser_ttl": "1y" }));
+    assert_eq!(browser_cache_control(&year, &h(&[("cache-control", "public, max-age=31536000, immutable")]), 404).unwrap(), "public, max-age=60");
+    assert_eq!(browser_cache_control(&year, &h(&[]), 200).unwrap(), "public, max-age=31536000");
+    let r = rule(serde_json::json!({ "cache": "override", "edge_ttl": "1y", "browser_ttl": "1y", "status_ttl": { "404": "5m" } }));
+    assert_eq!(browser_cache_control(&r, &h(&[]), 404).unwrap(), "public, max-age=300", "the status's own edge TTL caps it");
+    assert_eq!(browser_cache_control(&respect(), &h(&[("cache-control", "max-age=86400")]), 500).unwrap(), "public, max-age=60", "even the origin's own");
+    assert_eq!(browser_cache_control(&respect(), &h(&[("cache-control", "max-age=30")]), 500), None, "a short one stays");
 }
 
 #[test]

@@ -1,0 +1,53 @@
+//! The glue's one error type: a core [`EdgeError`] (status and public message decided in the
+//! core), with `From<worker::Error>` so a failed platform call raised with `?` becomes a 500
+//! that still goes through `finish` (security headers, request id, metrics) instead of
+//! escaping `#[event(fetch)]` as the runtime's bare 500.
+
+use super::Incoming;
+use crate::error::{EdgeError, ErrorSource};
+use worker::{console_error, Headers, Response};
+
+/// An error on the way to a response.
+#[derive(Debug)]
+pub struct AppError(pub EdgeError);
+
+impl From<worker::Error> for AppError {
+    fn from(e: worker::Error) -> Self {
+        Self(EdgeError::Internal(e.to_string()))
+    }
+}
+
+impl From<EdgeError> for AppError {
+    fn from(e: EdgeError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    fn from(e: serde_json::Error) -> Self {
+        Self(EdgeError::Internal(e.to_string()))
+    }
+}
+
+/// The glue's result type.
+pub type EdgeResult<T> = std::result::Result<T, AppError>;
+
+/// The client's response for an error, logged once with the request id (server-side faults
+/// only; client errors are the client's business).
+pub fn response(inc: &Incoming, e: &EdgeError) -> worker::Result<Response> {
+    if e.source() != ErrorSource::Client {
+        match e.detail() {
+            Some(d) => console_error!("edgelayer: {} {} {} ({}): {e}: {d}", inc.request_id, inc.method, inc.path, e.source().as_str()),
+            None => console_error!("edgelayer: {} {} {} ({}): {e}", inc.request_id, inc.method, inc.path, e.source().as_str()),
+        }
+    }
+    let (content_type, body) = e.body(inc.accept(), &inc.path);
+    let headers = Headers::new();
+    headers.set("content-type", content_type)?;
+    headers.set("cache-control", "no-store")?;
+    for (name, value) in e.headers() {
+        headers.set(name, &value)?;
+    }
+    // `status()` is 400-599 by construction, so building the response cannot fail.
+    Ok(Response::ok(body)?.with_status(e.status()).with_headers(headers))
+}
