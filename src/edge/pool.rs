@@ -29,6 +29,8 @@ struct Local {
     view: PoolView,
     fetched_at: f64,
     refresh_started: f64,
+    /// Origins (by index) with a confirming health check in flight.
+    confirming: Vec<usize>,
 }
 
 thread_local! {
@@ -38,7 +40,7 @@ thread_local! {
 fn with_local<R>(config: &EdgeConfig, f: impl FnOnce(&mut Local) -> R) -> R {
     LOCAL.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let local = slot.get_or_insert_with(|| Local { view: PoolView::new(config.origins.clone(), config.pool.breaker), fetched_at: f64::NEG_INFINITY, refresh_started: f64::NEG_INFINITY });
+        let local = slot.get_or_insert_with(|| Local { view: PoolView::new(config.origins.clone(), config.pool.breaker), fetched_at: f64::NEG_INFINITY, refresh_started: f64::NEG_INFINITY, confirming: Vec::new() });
         f(local)
     })
 }
@@ -91,6 +93,8 @@ pub async fn send(inc: &Incoming, config: &EdgeConfig, up: &proxy::UpstreamReque
             if choice.probe || !ok {
                 report(&inc.env, &inc.bg, origin.as_str(), ok, None);
             }
+        } else if attempt.needs_confirmation(up.counts_against_origin) {
+            confirm(inc, config, choice.index);
         }
         if let Some(res) = response {
             // A 101 answers a WebSocket handshake only (the runtime pairs the socket; the
@@ -255,24 +259,53 @@ fn refresh_if_due(inc: &Incoming, config: &EdgeConfig) {
     });
 }
 
+/// One active health check: `GET <origin><health_path>`, 2xx passes.
+async fn check_origin(config: &EdgeConfig, origin: &OriginUrl) -> Event {
+    let url = origin.join(&config.pool.health_path);
+    let t0 = now_ms();
+    let result = match Request::new(&url, Method::Get) {
+        Ok(req) => fetch_with_timeout(req, config.pool.timeout.min(Duration::from_secs(5))).await,
+        Err(e) => Err(Some(e.to_string())),
+    };
+    let ms = now_ms() - t0;
+    let (ok, detail) = match result {
+        Ok(res) => ((200..300).contains(&res.status_code()), res.status_code().to_string()),
+        Err(Some(e)) => (false, e),
+        Err(None) => (false, "timeout".to_owned()),
+    };
+    Event { url: origin.as_str().to_owned(), ok, check: Some(HealthCheck { at: now_ms() as u64, ok, ms, detail }) }
+}
+
+/// Confirms a failure that does not count by itself (a request with a body got no answer)
+/// with a health check of that origin, in the background; its result counts. One check per
+/// origin at a time per isolate.
+fn confirm(inc: &Incoming, config: &EdgeConfig, index: usize) {
+    let start = with_local(config, |l| {
+        let idle = !l.confirming.contains(&index);
+        if idle {
+            l.confirming.push(index);
+        }
+        idle
+    });
+    let Some(origin) = config.origins.get(index).map(|o| o.url.clone()).filter(|_| start) else { return };
+    let env = inc.env.clone();
+    inc.bg.wait_until(async move {
+        let Ok(config) = load_config(&env) else { return };
+        let event = check_origin(&config, &origin).await;
+        with_local(&config, |l| {
+            l.view.record(index, event.ok, now_ms() as u64);
+            l.confirming.retain(|i| *i != index);
+        });
+        if let Err(e) = post_events(&env, &[event]).await {
+            console_error!("edgelayer: reporting to the origin pool object failed: {e}");
+        }
+    });
+}
+
 /// Active health checks (the cron trigger): `GET <origin><health_path>` on every origin, each
 /// result recorded in the shared copy. Returns the snapshot after them.
 pub async fn check_all(env: &Env, config: &EdgeConfig) -> Result<Snapshot> {
-    let checks = config.origins.iter().map(|o| async move {
-        let url = o.url.join(&config.pool.health_path);
-        let t0 = now_ms();
-        let result = match Request::new(&url, Method::Get) {
-            Ok(req) => fetch_with_timeout(req, config.pool.timeout.min(Duration::from_secs(5))).await,
-            Err(e) => Err(Some(e.to_string())),
-        };
-        let ms = now_ms() - t0;
-        let (ok, detail) = match result {
-            Ok(res) => ((200..300).contains(&res.status_code()), res.status_code().to_string()),
-            Err(Some(e)) => (false, e),
-            Err(None) => (false, "timeout".to_owned()),
-        };
-        Event { url: o.url.as_str().to_owned(), ok, check: Some(HealthCheck { at: now_ms() as u64, ok, ms, detail }) }
-    });
+    let checks = config.origins.iter().map(|o| check_origin(config, &o.url));
     let events = futures_util::future::join_all(checks).await;
     post_events(env, &events).await
 }

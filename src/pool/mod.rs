@@ -101,6 +101,14 @@ impl Attempt {
         }
     }
 
+    /// Whether a failure that does not count ([`Attempt::breaker_result`] gave `None`) should
+    /// be confirmed with a health check of that origin: the check is bodyless and idempotent,
+    /// so its failure counts. A dead origin then still opens its breaker under write-only
+    /// traffic, while an upload the origin refused costs one cheap check that passes.
+    pub fn needs_confirmation(self, counts: bool) -> bool {
+        matches!(self, Self::NoAnswer | Self::TimedOut) && !counts
+    }
+
     /// The client's answer when this was the last attempt (`has_body`: the request streamed a
     /// body, so a lost connection most likely means the origin refused it).
     pub fn error(self, has_body: bool) -> crate::error::EdgeError {
@@ -289,6 +297,8 @@ mod tests {
         assert_eq!(Attempt::NoAnswer.breaker_result(retryable(&http::Method::GET, false)), Some(false));
         assert_eq!(Attempt::TimedOut.breaker_result(true), Some(false));
         assert_eq!(Attempt::NoAnswer.breaker_result(retryable(&http::Method::POST, true)), None);
+        assert!(Attempt::NoAnswer.needs_confirmation(false) && Attempt::TimedOut.needs_confirmation(false), "confirmed by a health check");
+        assert!(!Attempt::NoAnswer.needs_confirmation(true) && !Attempt::Malformed.needs_confirmation(false));
         assert_eq!(Attempt::Malformed.breaker_result(true), Some(true));
         assert_eq!(Attempt::Answered.breaker_result(false), Some(true));
         assert_eq!(Attempt::NoAnswer.error(true).status(), 502);
