@@ -4,7 +4,7 @@
 //! proxied one (security headers, request id, metrics), and logs [`EdgeError::detail`] once with
 //! the request id. Internals never reach the client.
 
-use crate::config::ConfigError;
+use crate::config::error::ConfigError;
 use thiserror::Error;
 
 /// Where a fault was (pingora's `ErrorSource`): it decides the status, whether a stale copy may
@@ -166,9 +166,26 @@ impl EdgeError {
 
     /// The error body in the client's preferred form: `(content type, body)`.
     pub fn body(&self, accept: Option<&str>, path: &str) -> (&'static str, String) {
-        crate::proxy::error_body(accept, path, self.status(), &self.to_string())
+        error_body(accept, path, self.status(), &self.to_string())
     }
 }
+
+/// A short error body in the form the client prefers: JSON for API clients (an `Accept`
+/// naming JSON, or an `/api/` path), HTML otherwise. Returns `(content type, body)`.
+pub fn error_body(accept: Option<&str>, path: &str, status: u16, message: &str) -> (&'static str, String) {
+    let wants_json = accept.is_some_and(|a| a.contains("json")) || path.starts_with("/api/");
+    if wants_json {
+        let body = serde_json::json!({ "error": message, "status": status }).to_string();
+        ("application/json", body)
+    } else {
+        let escaped = message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let body = format!(
+            "<!doctype html><meta charset=utf-8><title>{status}</title><h1>{status}</h1><p>{escaped}</p>\n"
+        );
+        ("text/html; charset=utf-8", body)
+    }
+}
+
 
 impl From<ConfigError> for EdgeError {
     fn from(e: ConfigError) -> Self {
@@ -191,6 +208,18 @@ mod tests {
         let (_, body) = e.body(Some("application/json"), "/");
         assert!(!body.contains("0x1234") && body.contains("internal error"), "{body}");
         assert_eq!(e.detail(), Some("KV binding EDGE_KV: TypeError at 0x1234"));
+    }
+
+    #[test]
+    fn error_body_negotiates_and_escapes() {
+        let (ct, body) = error_body(Some("application/json"), "/", 502, "origin unreachable");
+        assert_eq!(ct, "application/json");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["status"], 502);
+        let (ct, _) = error_body(None, "/api/tasks", 502, "x");
+        assert_eq!(ct, "application/json");
+        let (ct, body) = error_body(Some("text/html"), "/", 502, "<b>");
+        assert!(ct.starts_with("text/html"));
+        assert!(body.contains("&lt;b&gt;") && !body.contains("<b>"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod html;
 pub mod image;
 pub mod config;
 pub mod metrics;
+pub mod pipeline;
 pub mod pool;
 pub mod proxy;
 pub mod ratelimit;

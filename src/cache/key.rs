@@ -17,7 +17,7 @@ fn short_hash(parts: &[String]) -> String {
         h.update((p.len() as u64).to_le_bytes());
         h.update(p.as_bytes());
     }
-    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
+    hex::encode(&h.finalize()[..16])
 }
 
 /// The canonical form of a request header value for variant selection. `Accept-Encoding` is
@@ -44,6 +44,13 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+/// The key of an image variant: the source, its canonical options and the `Accept` bucket.
+/// The Cache API ignores fragments, so the bucket goes in the query.
+pub fn image_key(scheme: &str, host: &str, canonical_options: &str, source: &str, accept_bucket: &str) -> String {
+    let sep = if source.contains('?') { '&' } else { '?' };
+    format!("{scheme}://{}{}{canonical_options}/{}{sep}edgelayer-accept={accept_bucket}", host.to_ascii_lowercase(), crate::image::params::PREFIX, source.trim_start_matches('/'))
 }
 
 /// The primary key for a request under a rule's key spec.

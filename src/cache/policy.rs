@@ -41,6 +41,8 @@ pub enum NoCacheReason {
     Status,
     /// No freshness information and no validators.
     NoFreshness,
+    /// A `Range` request no fresh stored copy could answer: passed to the origin.
+    Range,
 }
 
 /// How long an isolate remembers that a key's response was uncacheable (Varnish's
@@ -69,6 +71,7 @@ impl NoCacheReason {
             Self::VaryStar => "vary-star",
             Self::Status => "status",
             Self::NoFreshness => "no-freshness",
+            Self::Range => "range",
         }
     }
 }

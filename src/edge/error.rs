@@ -3,9 +3,11 @@
 //! that still goes through `finish` (security headers, request id, metrics) instead of
 //! escaping `#[event(fetch)]` as the runtime's bare 500.
 
-use super::Incoming;
+use super::context::Incoming;
+use super::response::EdgeResponse;
 use crate::error::{EdgeError, ErrorSource};
-use worker::{console_error, Headers, Response};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use worker::console_error;
 
 /// An error on the way to a response.
 #[derive(Debug)]
@@ -34,7 +36,7 @@ pub type EdgeResult<T> = std::result::Result<T, AppError>;
 
 /// The client's response for an error, logged once with the request id (server-side faults
 /// only; client errors are the client's business).
-pub fn response(inc: &Incoming, e: &EdgeError) -> worker::Result<Response> {
+pub fn response(inc: &Incoming, e: &EdgeError) -> EdgeResponse {
     if e.source() != ErrorSource::Client {
         match e.detail() {
             Some(d) => console_error!("edgelayer: {} {} {} ({}): {e}: {d}", inc.request_id, inc.method, inc.path, e.source().as_str()),
@@ -42,12 +44,14 @@ pub fn response(inc: &Incoming, e: &EdgeError) -> worker::Result<Response> {
         }
     }
     let (content_type, body) = e.body(inc.accept(), &inc.path);
-    let headers = Headers::new();
-    headers.set("content-type", content_type)?;
-    headers.set("cache-control", "no-store")?;
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     for (name, value) in e.headers() {
-        headers.set(name, &value)?;
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
     }
-    // `status()` is 400-599 by construction, so building the response cannot fail.
-    Ok(Response::ok(body)?.with_status(e.status()).with_headers(headers))
+    // `status()` is 400-599 by construction, so the platform response can be built.
+    EdgeResponse::new(&inc.method, e.status(), headers, worker::ResponseBody::Body(body.into_bytes()), false)
 }

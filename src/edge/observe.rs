@@ -1,39 +1,18 @@
 //! Metrics glue: each isolate sums requests into a [`Slice`] per minute and ships it every few
 //! seconds to the `EdgeMetrics` Durable Object (one instance), which keeps the aggregate
-//! ([`Aggregate`]: totals plus the last hour by minute). Every request is also written to
-//! Workers Analytics Engine when `EDGE_ANALYTICS` is bound. The admin endpoints serve the
-//! aggregate as Prometheus text, as JSON and as a dashboard.
+//! (totals plus the last hour by minute). Every request is also written to Workers Analytics
+//! Engine when `EDGE_ANALYTICS` is bound.
 
-use super::error::EdgeResult;
-use super::pool;
-use super::{now_ms, Background, Incoming};
-use crate::error::EdgeError;
-use crate::admin::admin_token_matches;
-use crate::config::EdgeConfig;
-use crate::metrics::aggregate::{Aggregate, RequestRecord, Slice, MINUTE_MS};
-use crate::metrics::alerts::Thresholds;
+use super::context::{now_ms, Background, Incoming};
+use super::objects::edge_metrics;
+use crate::metrics::aggregate::{RequestRecord, Slice, MINUTE_MS};
 use std::cell::RefCell;
 use worker::*;
 
-/// Durable Object binding holding the aggregate.
-pub const METRICS_BINDING: &str = "EDGE_METRICS";
 /// Analytics Engine dataset binding (optional).
 pub const ANALYTICS_BINDING: &str = "EDGE_ANALYTICS";
 /// How often an isolate ships its sums.
 const FLUSH_EVERY_MS: f64 = 2_000.0;
-
-/// Prometheus text.
-pub const METRICS_PATH: &str = "/__edgelayer/metrics";
-/// JSON for the dashboard and scripts.
-pub const METRICS_JSON_PATH: &str = "/__edgelayer/metrics.json";
-/// The dashboard page and its script.
-pub const DASHBOARD_PATH: &str = "/__edgelayer/dashboard";
-const DASHBOARD_JS_PATH: &str = "/__edgelayer/dashboard.js";
-const DASHBOARD_CSS_PATH: &str = "/__edgelayer/dashboard.css";
-
-const DASHBOARD_HTML: &str = include_str!("../../assets/dashboard/index.html");
-const DASHBOARD_JS: &str = include_str!("../../assets/dashboard/dashboard.js");
-const DASHBOARD_CSS: &str = include_str!("../../assets/dashboard/dashboard.css");
 
 #[derive(Default)]
 struct Buffer {
@@ -87,17 +66,7 @@ pub async fn flush(env: &Env) -> Result<()> {
     if batches.is_empty() {
         return Ok(());
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(serde_json::to_string(&batches)?.into()));
-    let result = async {
-        let stub = env.durable_object(METRICS_BINDING)?.get_by_name("metrics")?;
-        let res = stub.fetch_with_request(Request::new_with_init("https://metrics/add", &init)?).await?;
-        if res.status_code() != 200 {
-            return Err(Error::RustError(format!("metrics object answered {}", res.status_code())));
-        }
-        Ok(())
-    }
-    .await;
+    let result = edge_metrics::ship(env, &batches).await;
     if result.is_err() {
         // Kept for the next flush rather than lost.
         put_back(batches);
@@ -144,135 +113,3 @@ pub fn request(inc: &Incoming, r: &RequestRecord<'_>) {
     }
 }
 
-/// Whether the request carries the admin token (and one is configured).
-pub fn is_admin(env: &Env, config: &EdgeConfig, inc: &Incoming) -> bool {
-    let Ok(token) = env.secret(&config.admin_token_secret).map(|s| s.to_string()) else { return false };
-    admin_token_matches(inc.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()), &token)
-}
-
-/// Serves the admin endpoints; `None` for other paths. Every one needs the admin token.
-pub async fn admin(env: &Env, config: &EdgeConfig, inc: &Incoming) -> Option<EdgeResult<Response>> {
-    let path = inc.path.as_str();
-    if ![METRICS_PATH, METRICS_JSON_PATH, DASHBOARD_PATH, DASHBOARD_JS_PATH, DASHBOARD_CSS_PATH].contains(&path) {
-        return None;
-    }
-    Some(admin_response(env, config, inc, path).await)
-}
-
-async fn admin_response(env: &Env, config: &EdgeConfig, inc: &Incoming, path: &str) -> EdgeResult<Response> {
-    if !matches!(inc.method, http::Method::GET | http::Method::HEAD) {
-        return Err(EdgeError::MethodNotAllowed { allow: "GET, HEAD" }.into());
-    }
-    if env.secret(&config.admin_token_secret).is_err() {
-        return Err(EdgeError::Disabled { what: "the admin endpoints", secret: config.admin_token_secret.clone() }.into());
-    }
-    if !is_admin(env, config, inc) {
-        return Err(EdgeError::Unauthorized {
-            challenge: "Basic realm=\"edgelayer admin\", charset=\"UTF-8\"",
-            message: "the admin token is required (Bearer, or as the Basic auth password)",
-        }
-        .into());
-    }
-    let headers = Headers::new();
-    headers.set("cache-control", "no-store")?;
-    headers.set("x-content-type-options", "nosniff")?;
-    match path {
-        DASHBOARD_PATH => {
-            headers.set("content-type", "text/html; charset=utf-8")?;
-            headers.set("content-security-policy", "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")?;
-            return Ok(Response::ok(DASHBOARD_HTML)?.with_headers(headers));
-        }
-        DASHBOARD_JS_PATH => {
-            headers.set("content-type", "text/javascript; charset=utf-8")?;
-            return Ok(Response::ok(DASHBOARD_JS)?.with_headers(headers));
-        }
-        DASHBOARD_CSS_PATH => {
-            headers.set("content-type", "text/css; charset=utf-8")?;
-            return Ok(Response::ok(DASHBOARD_CSS)?.with_headers(headers));
-        }
-        _ => {}
-    }
-    // This isolate's latest sums first, so what was just served is in the answer.
-    if let Err(e) = flush(env).await {
-        console_error!("edgelayer: shipping metrics failed: {e}");
-    }
-    let aggregate = match read_aggregate(env).await {
-        Ok(a) => a,
-        Err(e) => return Err(EdgeError::Upstream(502, format!("metrics unavailable: {e}")).into()),
-    };
-    let pool = pool::snapshot(env).await.ok();
-    let now = now_ms() as u64;
-    let thresholds = Thresholds::SEED;
-    if path == METRICS_PATH {
-        headers.set("content-type", "text/plain; version=0.0.4; charset=utf-8")?;
-        let gauges = pool.as_ref().map(pool::Snapshot::gauges).unwrap_or_default();
-        return Ok(Response::ok(aggregate.prometheus(now, &thresholds, &gauges))?.with_headers(headers));
-    }
-    let hour = aggregate.recent(now, crate::metrics::aggregate::HISTORY_MINUTES);
-    let body = serde_json::json!({
-        "generated_at": now,
-        "thresholds": thresholds,
-        "alerts": aggregate.alerts(now, &thresholds),
-        "last_hour": hour.summary(),
-        "rules": hour.rule_summaries(),
-        "series": aggregate.series(now),
-        "pool": pool.as_ref().map(pool::Snapshot::to_json),
-    });
-    headers.set("content-type", "application/json")?;
-    Ok(Response::ok(body.to_string())?.with_headers(headers))
-}
-
-async fn read_aggregate(env: &Env) -> Result<Aggregate> {
-    let stub = env.durable_object(METRICS_BINDING)?.get_by_name("metrics")?;
-    let mut res = stub.fetch_with_str("https://metrics/aggregate").await?;
-    if res.status_code() != 200 {
-        return Err(Error::RustError(format!("metrics object answered {}", res.status_code())));
-    }
-    res.json().await
-}
-
-/// The rolling aggregate (one instance, named `metrics`): merges what isolates ship, keeps the
-/// totals and the last hour, persisted so a restart keeps the history.
-#[durable_object]
-pub struct EdgeMetrics {
-    state: State,
-    aggregate: RefCell<Option<Aggregate>>,
-}
-
-impl DurableObject for EdgeMetrics {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state, aggregate: RefCell::new(None) }
-    }
-
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let storage = self.state.storage();
-        if self.aggregate.borrow().is_none() {
-            let stored: Option<Aggregate> = storage.get("aggregate").await.unwrap_or(None);
-            let mut slot = self.aggregate.borrow_mut();
-            if slot.is_none() {
-                *slot = Some(stored.unwrap_or_default());
-            }
-        }
-        match req.path().as_str() {
-            "/add" => {
-                let batches: Vec<(u64, Slice)> = req.json().await?;
-                let now = Date::now().as_millis();
-                let copy = {
-                    let mut slot = self.aggregate.borrow_mut();
-                    let agg = slot.get_or_insert_with(Aggregate::default);
-                    for (minute, slice) in &batches {
-                        agg.add(*minute, slice, now);
-                    }
-                    agg.clone()
-                };
-                storage.put("aggregate", &copy).await?;
-                Response::ok("ok")
-            }
-            "/aggregate" => {
-                let slot = self.aggregate.borrow();
-                Response::from_json(slot.as_ref().unwrap_or(&Aggregate::default()))
-            }
-            _ => Response::error("not found", 404),
-        }
-    }
-}

@@ -1,8 +1,10 @@
 //! `POST /__edgelayer/purge` with `Authorization: Bearer <secret>`: purge by URL, prefix or tag.
 //! Validation and matching live in [`crate::cache::bans`]; this moves the request into KV.
 
+use super::cache_api;
+use super::context::{now_ms, Incoming};
 use super::error::EdgeResult;
-use super::{store, Incoming};
+use super::response::EdgeResponse;
 use crate::error::EdgeError;
 use crate::admin::bearer_token_matches;
 use crate::cache::bans::PurgeRequest;
@@ -14,7 +16,7 @@ use worker::*;
 const MAX_BODY: usize = 64 * 1024;
 
 /// Handles the purge endpoint.
-pub async fn handle(mut req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming) -> EdgeResult<Response> {
+pub async fn handle(mut req: Request, env: &Env, config: &EdgeConfig, inc: &Incoming) -> EdgeResult<EdgeResponse> {
     if inc.method != http::Method::POST {
         return Err(EdgeError::MethodNotAllowed { allow: "POST" }.into());
     }
@@ -35,19 +37,21 @@ pub async fn handle(mut req: Request, env: &Env, config: &EdgeConfig, inc: &Inco
     }
     let purge: PurgeRequest = serde_json::from_slice(&body).map_err(|e| EdgeError::Client(400, format!("bad purge request: {e}")))?;
     let counts = serde_json::json!({ "urls": purge.urls.len(), "prefixes": purge.prefixes.len(), "tags": purge.tags.len() });
-    let now = super::now_ms() as u64;
+    let now = now_ms() as u64;
     let bans = purge.into_bans(now).map_err(|e| EdgeError::Client(400, e))?;
     // Exact URLs are also deleted from the Cache API right away (their variant index with them).
     for ban in &bans {
         if let crate::cache::bans::BanTarget::Path(path) = &ban.target {
             let rule = config.rules.match_request(&http::Method::GET, &inc.host, path);
             let key = primary_key(inc.url.scheme(), &inc.host, path, None, &rule.cache_key, &inc.headers);
-            if let Err(e) = store::delete(&key).await {
+            if let Err(e) = cache_api::delete(&key).await {
                 console_error!("edgelayer: purge delete {key}: {e}");
             }
         }
     }
-    store::add_bans(env, &bans).await?;
-    store::l1_invalidate(&config.l1, None);
-    Ok(Response::from_json(&serde_json::json!({ "purged": counts, "at": now }))?)
+    cache_api::add_bans(env, &bans).await?;
+    cache_api::l1_invalidate(&config.l1, None);
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    Ok(EdgeResponse::bytes(200, headers, serde_json::json!({ "purged": counts, "at": now }).to_string()))
 }

@@ -9,4 +9,6 @@ pub mod geometry;
 pub mod negotiate;
 pub mod params;
 pub mod process;
+pub mod request;
+pub mod serve;
 pub mod sign;

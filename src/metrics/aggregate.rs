@@ -8,6 +8,7 @@
 //! ([`super::LATENCY_BUCKETS`]).
 
 use super::alerts::{self, Alert, Thresholds};
+pub use super::summary::Summary;
 use super::{Histogram, PromText};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -199,31 +200,6 @@ fn summarize<'a>(rules: impl Iterator<Item = &'a RuleStats>) -> Summary {
     out.hit_ratio = (cache_lookups > 0).then(|| from_cache as f64 / cache_lookups as f64);
     out.error_rate = (out.requests > 0).then(|| out.errors as f64 / out.requests as f64);
     out
-}
-
-/// Figures over a span.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Summary {
-    /// Requests.
-    pub requests: u64,
-    /// Responses with status ≥ 500.
-    pub errors: u64,
-    /// `errors / requests`.
-    pub error_rate: Option<f64>,
-    /// Served from cache / cache lookups (bypassed requests are not lookups).
-    pub hit_ratio: Option<f64>,
-    /// Latency quantiles, seconds.
-    pub p50: Option<f64>,
-    /// See `p50`.
-    pub p95: Option<f64>,
-    /// See `p50`.
-    pub p99: Option<f64>,
-    /// Body bytes sent.
-    pub bytes_out: u64,
-    /// Bytes saved by minify, brotli and images.
-    pub bytes_saved: u64,
-    /// Requests refused by the rate limiter.
-    pub limited: u64,
 }
 
 /// One minute of the dashboard's series.

@@ -2,7 +2,7 @@
 //! ratio below 70 %, each over the last few minutes and only with enough requests to mean
 //! something.
 
-use super::aggregate::Summary;
+use super::summary::Summary;
 use serde::Serialize;
 
 /// When an alert fires. Fields are public: every combination is meaningful.

@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod alerts;
+pub mod summary;
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;

@@ -10,8 +10,10 @@
 //! route.
 
 pub mod breaker;
+pub mod shared;
 
-use crate::config::{ConfigError, OriginUrl};
+use crate::config::error::ConfigError;
+use crate::config::origin_url::OriginUrl;
 use breaker::{Admission, Breaker, BreakerSettings};
 use std::num::NonZeroU32;
 
@@ -229,6 +231,12 @@ impl PoolView {
         }
     }
 
+    /// Whether a request that got no answer after `tried` attempts goes to one more origin:
+    /// only a retryable one, at most twice in all, and only while an untried origin is left.
+    pub fn may_retry(&self, retryable: bool, tried: usize) -> bool {
+        retryable && tried < 2 && tried < self.origins.len()
+    }
+
     /// `Some` when every origin's breaker refuses at `now` (the pool is down: answer 503 with
     /// `Retry-After`); `None` while at least one admits. A lone origin is never down.
     pub fn all_down(&self, now: u64) -> Option<AllDown> {
@@ -368,6 +376,16 @@ mod tests {
         assert_eq!(pool.breakers()[1], Breaker::Open { since: 0, probe_at: 100 });
         assert_eq!(pool.choose(50, &[]).unwrap().index, 0);
         assert_eq!(pool.choose(50, &[]).unwrap().index, 0);
+    }
+
+    #[test]
+    fn retries_once_elsewhere_and_only_when_allowed() {
+        let pool = PoolView::new(parse_origins("http://a, http://b, http://c").unwrap(), BreakerSettings::DEFAULT);
+        assert!(pool.may_retry(true, 1));
+        assert!(!pool.may_retry(true, 2), "two attempts at most");
+        assert!(!pool.may_retry(false, 1), "a POST is sent once");
+        let lone = PoolView::new(parse_origins("http://a").unwrap(), BreakerSettings::DEFAULT);
+        assert!(!lone.may_retry(true, 1), "nowhere else to go");
     }
 
     #[test]

@@ -10,7 +10,8 @@ mod pattern;
 
 pub use pattern::PathPattern;
 
-use crate::config::ConfigError;
+use crate::config::duration::RawDuration;
+use crate::config::error::ConfigError;
 use http::{HeaderName, Method};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -297,41 +298,6 @@ impl RuleSet {
     }
 }
 
-/// A duration in config: whole seconds (`300`) or text (`"30s"`, `"5m"`, `"2h"`, `"1d"`, `"1y"`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum RawDuration {
-    /// Seconds.
-    Seconds(u64),
-    /// A number with a unit.
-    Text(String),
-}
-
-impl RawDuration {
-    /// The duration, or why the value is not one.
-    pub fn to_duration(&self) -> Result<Duration, String> {
-        match self {
-            Self::Seconds(s) => Ok(Duration::from_secs(*s)),
-            Self::Text(t) => {
-                let t = t.trim();
-                let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-                let (num, unit) = t.split_at(split);
-                let n: u64 = num.parse().map_err(|_| format!("{t:?} is not a duration like \"30s\", \"5m\", \"1d\""))?;
-                let mult = match unit.trim() {
-                    "" | "s" => 1,
-                    "m" => 60,
-                    "h" => 3600,
-                    "d" => 86_400,
-                    "w" => 604_800,
-                    "y" => 31_536_000,
-                    other => return Err(format!("unknown unit {other:?} in {t:?} (use s, m, h, d, w, y)")),
-                };
-                n.checked_mul(mult).map(Duration::from_secs).ok_or_else(|| format!("{t:?} is too large"))
-            }
-        }
-    }
-}
-
 /// One string or a list of strings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -435,12 +401,6 @@ pub struct RawRule {
     pub override_origin_headers: bool,
 }
 
-impl ConfigError {
-    /// An error in rule number `index` (0-based) called `name`.
-    pub fn rule(index: usize, name: &str, field: &'static str, reason: String) -> Self {
-        Self::Rule { index: index + 1, name: name.to_owned(), field, reason }
-    }
-}
 
 fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))

@@ -2,8 +2,11 @@
 //! API-key tiers, and the per-key Durable Object check. Lists and tiers come from KV
 //! (`deny:<ip>`, `allow:<ip>`, `apikey:<key>` → policy name), cached in the isolate.
 
+use super::context::{now_ms, Incoming, KV_BINDING};
 use super::error::EdgeResult;
-use super::{limiter, Incoming, KV_BINDING, LIMITER_BINDING};
+use super::objects::rate_limiter;
+use super::response::EdgeResponse;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::config::{EdgeConfig, RateLimitPolicy};
 use crate::ratelimit::{self, key::client_ip_key, Decision};
 use crate::rules::Rule;
@@ -45,25 +48,34 @@ pub enum Verdict {
     /// Go on; add these headers to the response.
     Proceed(Vec<(&'static str, String)>),
     /// Answer with this response (403, 429, or 503 when failing closed).
-    Respond(Response),
+    Respond(EdgeResponse),
 }
 
-fn problem(status: u16, title: &str, detail: &str) -> Result<Response> {
-    let body = serde_json::json!({ "type": "about:blank", "title": title, "status": status, "detail": detail }).to_string();
-    let headers = Headers::new();
-    headers.set("content-type", "application/problem+json")?;
-    headers.set("cache-control", "no-store")?;
-    Ok(Response::ok(body)?.with_status(status).with_headers(headers))
+/// An RFC 9457 problem answer with extra headers.
+fn problem(status: u16, body: String, extra: &[(&'static str, String)]) -> EdgeResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (k, v) in extra {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            headers.insert(HeaderName::from_static(k), v);
+        }
+    }
+    EdgeResponse::bytes(status, headers, body)
+}
+
+fn simple_problem(status: u16, title: &str, detail: &str) -> EdgeResponse {
+    problem(status, serde_json::json!({ "type": "about:blank", "title": title, "status": status, "detail": detail }).to_string(), &[])
 }
 
 /// Applies access lists and the rule's rate limit.
 pub async fn enforce(env: &Env, config: &EdgeConfig, inc: &Incoming, rule: &Rule) -> EdgeResult<Verdict> {
-    let now = super::now_ms() as u64;
+    let now = now_ms() as u64;
     let ttl = config.kv_cache_ttl.as_millis() as u64;
     let ip = inc.client_ip.as_deref().and_then(|ip| client_ip_key(ip, 64));
     if let Some(ip) = &ip {
         if kv_get(env, &format!("deny:{ip}"), ttl, now).await.is_some() {
-            return Ok(Verdict::Respond(problem(403, "Forbidden", "this client is blocked")?));
+            return Ok(Verdict::Respond(simple_problem(403, "Forbidden", "this client is blocked")));
         }
     }
     let Some(mut policy) = rule.rate_limit.as_deref().and_then(|p| config.rate_limits.get(p)) else {
@@ -89,28 +101,19 @@ async fn decide(env: &Env, inc: &Incoming, policy: &RateLimitPolicy) -> EdgeResu
     let Some(key) = ratelimit::key::request_key(&policy.key, inc.client_ip.as_deref(), &inc.headers) else {
         return Ok(Verdict::Proceed(Vec::new()));
     };
-    let decision = match limiter::check_remote(env, LIMITER_BINDING, &format!("{}|{key}", policy.name), &policy.quota).await {
+    let decision = match rate_limiter::check_remote(env, &format!("{}|{key}", policy.name), &policy.quota).await {
         Ok(d) => d,
         Err(e) => {
             console_error!("edgelayer: {} rate limiter unreachable: {e}", inc.request_id);
             if policy.fail_closed {
-                return Ok(Verdict::Respond(problem(503, "Service Unavailable", "rate limiter unavailable")?));
+                return Ok(Verdict::Respond(simple_problem(503, "Service Unavailable", "rate limiter unavailable")));
             }
             return Ok(Verdict::Proceed(vec![("x-ratelimit-status", "unavailable".into())]));
         }
     };
     let headers = ratelimit::headers(&policy.name, &policy.quota, &decision);
     match decision {
-        Decision::Deny { retry_after_secs, .. } if !policy.log_only => {
-            let mut res = Response::ok(ratelimit::problem_body(&policy.name, retry_after_secs))?.with_status(429);
-            let h = res.headers_mut();
-            h.set("content-type", "application/problem+json")?;
-            h.set("cache-control", "no-store")?;
-            for (k, v) in &headers {
-                h.set(k, v)?;
-            }
-            Ok(Verdict::Respond(res))
-        }
+        Decision::Deny { retry_after_secs, .. } if !policy.log_only => Ok(Verdict::Respond(problem(429, ratelimit::problem_body(&policy.name, retry_after_secs), &headers))),
         Decision::Deny { .. } => {
             let mut headers = headers;
             headers.retain(|(k, _)| *k != "retry-after");

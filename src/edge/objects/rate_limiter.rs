@@ -4,6 +4,7 @@
 //! `await` in between, so concurrent requests cannot interleave: under any concurrency exactly
 //! the quota is admitted.
 
+use super::{call, NO_BODY};
 use crate::ratelimit::{check, Decision, Quota};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
@@ -90,12 +91,13 @@ impl DurableObject for RateLimiter {
     }
 }
 
+/// Its binding.
+pub const BINDING: &str = "RATE_LIMITER";
+
 /// Pings the health-check instance (it reads its storage; nothing is written).
-pub async fn ping(env: &Env, binding: &str) -> Result<()> {
-    let stub = env.durable_object(binding)?.get_by_name("health")?;
-    let mut res = stub.fetch_with_str("https://limiter/ping").await?;
-    let body: serde_json::Value = res.json().await?;
-    if body["ok"] == true {
+pub async fn ping(env: &Env) -> Result<()> {
+    let reply: serde_json::Value = call(env, BINDING, "health", "/ping", NO_BODY).await?;
+    if reply["ok"] == true {
         Ok(())
     } else {
         Err(Error::RustError("bad ping reply".into()))
@@ -103,16 +105,9 @@ pub async fn ping(env: &Env, binding: &str) -> Result<()> {
 }
 
 /// Asks the object for `name` (policy and key) whether one more request fits the quota.
-pub async fn check_remote(env: &Env, binding: &str, name: &str, quota: &Quota) -> Result<Decision> {
-    let stub = env.durable_object(binding)?.get_by_name(name)?;
-    let body = serde_json::to_string(&CheckRequest { limit: quota.limit(), window_ms: quota.window_ms(), burst: quota.burst() })?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let mut res = stub.fetch_with_request(Request::new_with_init("https://limiter/check", &init)?).await?;
-    if res.status_code() != 200 {
-        return Err(Error::RustError(format!("limiter answered {}", res.status_code())));
-    }
-    let r: CheckReply = res.json().await?;
+pub async fn check_remote(env: &Env, name: &str, quota: &Quota) -> Result<Decision> {
+    let ask = CheckRequest { limit: quota.limit(), window_ms: quota.window_ms(), burst: quota.burst() };
+    let r: CheckReply = call(env, BINDING, name, "/check", Some(&ask)).await?;
     Ok(if r.allowed {
         Decision::Allow { remaining: r.remaining, reset_secs: r.reset_secs }
     } else {

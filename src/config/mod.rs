@@ -3,80 +3,18 @@
 //! Loading (reading the platform's env) lives in the glue; this module only parses strings, so a
 //! bad config is caught by `cargo test` and answered at runtime with an error naming the field.
 
-use crate::rules::{RawDuration, RawRule, RuleSet};
+pub mod duration;
+pub mod error;
+pub mod origin_url;
+
+use crate::rules::{RawRule, RuleSet};
+use duration::RawDuration;
+use error::ConfigError;
 use serde::Deserialize;
 use std::time::Duration;
-use thiserror::Error;
 
 /// The origin used when `ORIGIN_URL` is not set: the demo origin's default address.
 pub const DEFAULT_ORIGIN_URL: &str = "http://127.0.0.1:8080";
-
-/// A configuration error: which field was wrong and why.
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A field's value could not be used.
-    #[error("config field `{field}`: {reason}")]
-    Invalid {
-        /// The field, as named in wrangler.toml.
-        field: &'static str,
-        /// What was wrong with it.
-        reason: String,
-    },
-    /// A rule's field could not be used.
-    #[error("config rule #{index} {name:?} field `{field}`: {reason}")]
-    Rule {
-        /// 1-based position in `rules`.
-        index: usize,
-        /// The rule's name.
-        name: String,
-        /// The field, as named in wrangler.toml.
-        field: &'static str,
-        /// What was wrong with it.
-        reason: String,
-    },
-}
-
-/// The base URL of an origin: `http` or `https`, a host, no query or fragment.
-///
-/// Kept without a trailing slash so that appending a request's path-and-query is plain
-/// concatenation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OriginUrl(String);
-
-impl OriginUrl {
-    /// Parses and validates an origin base URL; `field` names it in the error.
-    pub fn parse(field: &'static str, raw: &str) -> Result<Self, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid { field, reason };
-        let url = url::Url::parse(raw.trim()).map_err(|e| invalid(format!("{raw:?} is not a URL ({e})")))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(invalid(format!("{raw:?} must use http or https")));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(invalid(format!("{raw:?} has no host")));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(invalid(format!("{raw:?} must not have a query or fragment")));
-        }
-        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
-    }
-
-    /// The URL to fetch at the origin for a request's `path_and_query` (which starts with `/`).
-    pub fn join(&self, path_and_query: &str) -> String {
-        let mut out = String::with_capacity(self.0.len() + path_and_query.len());
-        out.push_str(&self.0);
-        if !path_and_query.starts_with('/') {
-            out.push('/');
-        }
-        out.push_str(path_and_query);
-        out
-    }
-
-    /// The base URL as a string, without a trailing slash.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// The in-isolate L1 cache in front of the Cache API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -488,6 +426,7 @@ impl EdgeConfig {
 
 #[cfg(test)]
 mod tests {
+    use super::origin_url::OriginUrl;
     use super::*;
 
     #[test]

@@ -1,5 +1,6 @@
-//! Storage glue: the Workers Cache API as L2, the in-isolate L1, the ban list in KV, and
-//! request collapsing. Decisions (keys, freshness, what to store) come from `crate::cache`.
+//! The store: the Workers Cache API as L2, the in-isolate L1, the ban list in KV, request
+//! collapsing and hit-for-pass marks, and writing a fill in the background. Decisions (keys,
+//! freshness, what to store) come from `crate::cache` and `crate::pipeline`.
 
 use crate::cache::bans::Ban;
 use crate::cache::key::variant_key;
@@ -7,6 +8,8 @@ use crate::cache::l1::L1;
 use crate::cache::meta::CacheMeta;
 use crate::cache::stored::{from_storage, to_storage};
 use crate::config::L1Settings;
+use crate::pipeline::fill::{HitForPass, StorePlan};
+use super::context::{now_ms, to_header_map, to_headers, KV_BINDING};
 use http::HeaderMap;
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -117,7 +120,7 @@ async fn get_entry(key: &str, range: Option<&str>) -> Result<Option<(CacheMeta, 
         }
     };
     let Some(res) = res else { return Ok(None) };
-    let mut stored = super::to_header_map(res.headers());
+    let mut stored = to_header_map(res.headers());
     stored.remove("cf-cache-status"); // the platform's own marker; ours is X-Cache
 
     Ok(from_storage(&stored).map(|(meta, headers)| (meta, headers, res)))
@@ -153,13 +156,13 @@ pub async fn put(primary: &str, request: &HeaderMap, meta: &CacheMeta, headers: 
     let cache = Cache::default();
     let key = variant_key(primary, &meta.vary, request);
     let stored = to_storage(headers, meta, storage_ttl);
-    let res = Response::builder().with_status(200).with_headers(super::to_headers(&stored)?).body(body);
+    let res = Response::builder().with_status(200).with_headers(to_headers(&stored)?).body(body);
     cache.put(key.as_str(), res).await?;
     // The index goes in after the variant, so a reader never follows it to a missing variant.
     if !meta.vary.is_empty() {
         let index = CacheMeta { index: true, ..meta.clone() };
         let h = to_storage(&HeaderMap::new(), &index, storage_ttl);
-        cache.put(primary, Response::builder().with_headers(super::to_headers(&h)?).empty()).await?;
+        cache.put(primary, Response::builder().with_headers(to_headers(&h)?).empty()).await?;
     }
     Ok(())
 }
@@ -175,7 +178,7 @@ pub async fn bans(env: &Env, refresh_ms: u64, now: u64) -> Rc<Vec<Ban>> {
         return cached;
     }
     let mut list = Vec::new();
-    match env.kv(super::KV_BINDING) {
+    match env.kv(KV_BINDING) {
         Ok(kv) => {
             let mut cursor = None;
             for _ in 0..MAX_BAN_PAGES {
@@ -207,7 +210,7 @@ pub async fn bans(env: &Env, refresh_ms: u64, now: u64) -> Rc<Vec<Ban>> {
 
 /// Records bans in KV and in this isolate's copy at once.
 pub async fn add_bans(env: &Env, new: &[Ban]) -> Result<()> {
-    let kv = env.kv(super::KV_BINDING)?;
+    let kv = env.kv(KV_BINDING)?;
     for (i, ban) in new.iter().enumerate() {
         let key = format!("{BAN_PREFIX}{}:{i}:{}", ban.at, (js_sys::Math::random() * 1e9) as u64);
         kv.put(&key, "")?.metadata(ban)?.expiration_ttl(BAN_TTL_SECS).execute().await?;
@@ -251,12 +254,12 @@ impl Drop for LeaderGuard {
 
 /// Becomes the leader for `key`, or waits for the current leader to finish.
 pub async fn collapse(key: &str) -> Collapse {
-    let started = js_sys::Date::now();
+    let started = now_ms();
     let lead = INFLIGHT.with(|m| m.borrow_mut().insert(key.to_owned()));
     if lead {
         return Collapse::Leader(LeaderGuard(key.to_owned()));
     }
-    while INFLIGHT.with(|m| m.borrow().contains(key)) && js_sys::Date::now() - started < COLLAPSE_MAX_WAIT_MS {
+    while INFLIGHT.with(|m| m.borrow().contains(key)) && now_ms() - started < COLLAPSE_MAX_WAIT_MS {
         Delay::from(COLLAPSE_POLL).await;
     }
     Collapse::Followed
@@ -275,20 +278,45 @@ pub fn is_hit_for_pass(key: &str, now: u64) -> bool {
     HIT_FOR_PASS.with(|m| m.borrow().get(key).is_some_and(|until| *until > now))
 }
 
-/// Marks (`Some(until)`) or clears (`None`) a key as uncacheable.
-pub fn set_hit_for_pass(key: &str, until: Option<u64>) {
+/// Applies a fill's hit-for-pass decision to `key`.
+pub fn set_hit_for_pass(key: &str, mark: HitForPass) {
     HIT_FOR_PASS.with(|m| {
         let mut m = m.borrow_mut();
-        match until {
-            Some(t) => {
+        match mark {
+            HitForPass::Mark { until } => {
                 if m.len() >= MAX_HIT_FOR_PASS {
                     m.clear();
                 }
-                m.insert(key.to_owned(), t);
+                m.insert(key.to_owned(), until);
             }
-            None => {
+            HitForPass::Clear => {
                 m.remove(key);
             }
+            HitForPass::Keep => {}
         }
     });
+}
+
+/// Writes a fill to L2 (and small bodies to L1) in the background: bodies up to the L1 entry
+/// size are read first (length known or not, e.g. after minify or brotli) and kept in L1;
+/// larger ones continue as a stream. `guard` (the collapsing lead) is released when done.
+pub async fn fill_in_background(l1: L1Settings, primary: String, request: HeaderMap, plan: StorePlan, body: ResponseBody, guard: Option<LeaderGuard>) {
+    let StorePlan { meta, headers, ttl_secs } = plan;
+    let limit = l1.entry_limit();
+    let result = async {
+        let bytes = match super::response::read_bounded(body, limit as u64).await? {
+            Ok(bytes) => bytes,
+            Err(rest) => return put(&primary, &request, &meta, &headers, rest, ttl_secs).await,
+        };
+        put(&primary, &request, &meta, &headers, ResponseBody::Body(bytes.clone()), ttl_secs).await?;
+        if limit > 0 {
+            l1_put(&l1, &primary, &request, L1Entry { meta: meta.clone(), headers: headers.clone(), body: bytes }, now_ms() as u64);
+        }
+        Ok::<(), Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        console_error!("edgelayer: cache put for {primary} failed: {e}");
+    }
+    drop(guard);
 }

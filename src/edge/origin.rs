@@ -1,26 +1,28 @@
-//! Origin pool glue: sends each origin request to an origin chosen by the core
-//! ([`crate::pool::PoolView`]), with a timeout, one retry elsewhere for requests that may be
-//! repeated, and breaker bookkeeping. Breaker states are shared through the `OriginPool`
-//! Durable Object (one instance) and cached in the isolate for `pool.share_ttl`.
+//! Origin fetch: the request the core shaped ([`crate::pipeline::upstream`]) sent to an origin
+//! the pool chose ([`crate::pool::PoolView`]), with a timeout, one retry elsewhere when the
+//! core allows it, and breaker bookkeeping. Breaker states are shared through the `OriginPool`
+//! Durable Object and cached in the isolate for `pool.share_ttl`; the cron's health checks and
+//! the confirmations of failures that do not count by themselves go there too.
 
+use super::context::{load_config, now_ms, to_headers, Background, Incoming};
 use super::error::EdgeResult;
-use super::{load_config, now_ms, observe, Background, Incoming};
+use super::objects::origin_pool;
+use super::observe;
+use crate::config::origin_url::OriginUrl;
+use crate::config::EdgeConfig;
 use crate::error::EdgeError;
-use crate::pool::Attempt;
-use crate::proxy;
-use crate::config::{EdgeConfig, OriginUrl};
 use crate::metrics::aggregate::OriginResult;
+use crate::pipeline::upstream::{self, BodyPlan, ClientBody, UpstreamPurpose, UpstreamRequest};
 use crate::pool::breaker::Breaker;
-use crate::pool::PoolView;
+use crate::pool::shared::{Event, HealthCheck, Snapshot};
+use crate::pool::{Attempt, PoolView};
+use crate::proxy::{self, ClientInfo};
+use crate::rules::Rule;
 use futures_util::future::{select, Either};
-use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use worker::*;
 
-/// Durable Object binding holding the shared breaker states and health checks.
-pub const POOL_BINDING: &str = "ORIGIN_POOL";
 /// A snapshot refresh that has not finished after this long may be started again (workerd can
 /// cancel a background task, which would otherwise block refreshes for good).
 const REFRESH_STUCK_MS: f64 = 5_000.0;
@@ -45,28 +47,57 @@ fn with_local<R>(config: &EdgeConfig, f: impl FnOnce(&mut Local) -> R) -> R {
     })
 }
 
-/// Sends a request built by `make` for an origin's base URL to the pool: one origin, and on a
-/// failure to connect (or a timeout) one more, different origin when `up.retryable`. What an
-/// attempt means for the breaker, and what the client is told, is the core's call
-/// ([`Attempt`]); a status the platform cannot carry is refused here, before anything touches
-/// the response (`websocket`: the request asked for a WebSocket, so a 101 may pass).
-pub async fn send(inc: &Incoming, config: &EdgeConfig, up: &proxy::UpstreamRequest, make: impl Fn(&OriginUrl) -> Result<Request>) -> EdgeResult<Response> {
-    let retryable = up.retryable;
+/// Sends the client's request (or a fill for it) to the origin pool, shaped by the core for
+/// `purpose`. `body`: the client's request, whose body goes upstream as the core planned
+/// (held in full up to `pool.buffer_body`, streamed beyond).
+pub async fn fetch(inc: &Incoming, config: &EdgeConfig, rule: &Rule, body: Option<&Request>, purpose: UpstreamPurpose<'_>) -> EdgeResult<Response> {
+    let client = ClientInfo { ip: inc.client_ip.as_deref(), scheme: inc.url.scheme(), host: Some(&inc.host) };
+    let client_body = match body {
+        Some(_) => ClientBody::from_headers(&inc.headers, config.pool.buffer_body),
+        None => ClientBody::NONE,
+    };
+    let up = upstream::upstream_request(&inc.method, &inc.headers, client_body, client, &config.strip_request_headers, &rule.keep_request_headers, &inc.request_id, purpose);
+    let platform_headers = to_headers(&up.headers)?;
+    let body: Option<wasm_bindgen::JsValue> = match (up.body, body) {
+        (BodyPlan::None, _) | (_, None) => None,
+        (BodyPlan::Streamed, Some(req)) => req.inner().body().map(Into::into),
+        (BodyPlan::Buffered, Some(req)) => {
+            let promise = req.inner().array_buffer().map_err(|e| EdgeError::Internal(format!("{e:?}")))?;
+            let bytes = wasm_bindgen_futures::JsFuture::from(promise).await.map_err(|_| EdgeError::Client(400, "the request body could not be read".into()))?;
+            Some(js_sys::Uint8Array::new(&bytes).into())
+        }
+    };
+    let path_and_query = inc.path_and_query();
+    let make = |origin: &OriginUrl| -> Result<Request> {
+        // Built on web_sys directly: worker's `Method` would turn PROPFIND or PURGE into GET.
+        let init = web_sys::RequestInit::new();
+        init.set_method(up.method.as_str());
+        init.set_headers(platform_headers.as_ref());
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+        if let Some(body) = &body {
+            init.set_body(body);
+        }
+        Ok(web_sys::Request::new_with_str_and_init(&origin.join(&path_and_query), &init)?.into())
+    };
+    send(inc, config, &up, make).await
+}
+
+/// Sends a request built by `make` for an origin's base URL to the pool: one origin, and one
+/// more when the core allows a retry. What an attempt means for the breaker, and what the
+/// client is told, is the core's call ([`Attempt`]); a status the platform cannot carry is
+/// refused here, before anything touches the response.
+async fn send(inc: &Incoming, config: &EdgeConfig, up: &UpstreamRequest, make: impl Fn(&OriginUrl) -> Result<Request>) -> EdgeResult<Response> {
     let websocket = proxy::is_websocket_upgrade(&up.headers);
     refresh_if_due(inc, config);
     let mut tried: Vec<usize> = Vec::new();
     loop {
         let now = now_ms();
-        let choice = match with_local(config, |l| l.view.choose(now as u64, &tried)) {
-            Ok(c) => c,
-            Err(down) => return Err(EdgeError::AllDown { retry_after_secs: down.retry_after_secs(now as u64) }.into()),
-        };
+        let choice = with_local(config, |l| l.view.choose(now as u64, &tried)).map_err(|down| EdgeError::AllDown { retry_after_secs: down.retry_after_secs(now as u64) })?;
         let Some(origin) = config.origins.get(choice.index).map(|o| &o.url) else {
             return Err(EdgeError::OriginUnreachable.into());
         };
-        let req = make(origin)?;
         let t0 = now_ms();
-        let result = fetch_with_timeout(req, config.pool.timeout).await;
+        let result = fetch_with_timeout(make(origin)?, config.pool.timeout).await;
         let elapsed = now_ms() - t0;
         {
             let mut t = inc.timing.borrow_mut();
@@ -91,7 +122,7 @@ pub async fn send(inc: &Incoming, config: &EdgeConfig, up: &proxy::UpstreamReque
         if let Some(ok) = attempt.breaker_result(up.counts_against_origin) {
             with_local(config, |l| l.view.record(choice.index, ok, now));
             if choice.probe || !ok {
-                report(&inc.env, &inc.bg, origin.as_str(), ok, None);
+                report(&inc.env, &inc.bg, origin.as_str(), ok);
             }
         } else if attempt.needs_confirmation(up.counts_against_origin) {
             confirm(inc, config, choice.index);
@@ -99,16 +130,16 @@ pub async fn send(inc: &Incoming, config: &EdgeConfig, up: &proxy::UpstreamReque
         if let Some(res) = response {
             // A 101 answers a WebSocket handshake only (the runtime pairs the socket; the
             // Upgrade header was not forwarded otherwise).
-            proxy::passable_status(res.status_code(), websocket)?;
+            upstream::passable_status(res.status_code(), websocket)?;
             return Ok(res);
         }
         tried.push(choice.index);
-        if !retryable || tried.len() >= 2 || tried.len() >= config.origins.len() {
+        if !with_local(config, |l| l.view.may_retry(up.retryable, tried.len())) {
             // Every origin refusing now means the pool is down: 503 with Retry-After.
             if let Some(down) = with_local(config, |l| l.view.all_down(now)) {
                 return Err(EdgeError::AllDown { retry_after_secs: down.retry_after_secs(now) }.into());
             }
-            return Err(attempt.error(up.body != proxy::BodyPlan::None).into());
+            return Err(attempt.error(up.body != BodyPlan::None).into());
         }
     }
 }
@@ -132,70 +163,9 @@ async fn fetch_with_timeout(req: Request, timeout: Duration) -> std::result::Res
     }
 }
 
-/// One result for the shared copy.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Event {
-    /// The origin's base URL.
-    pub url: String,
-    /// Answered (or passed the health check).
-    pub ok: bool,
-    /// Set for active health checks.
-    pub check: Option<HealthCheck>,
-}
-
-/// The last active health check of an origin.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HealthCheck {
-    /// When, ms since the epoch.
-    pub at: u64,
-    /// Passed (2xx).
-    pub ok: bool,
-    /// How long it took, ms.
-    pub ms: f64,
-    /// The status, or the error.
-    pub detail: String,
-}
-
-/// One origin in the shared copy.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct OriginHealth {
-    /// Its breaker.
-    pub breaker: Breaker,
-    /// The last health check.
-    pub last_check: Option<HealthCheck>,
-    /// Times its breaker opened.
-    pub opened: u64,
-}
-
-/// What the object answers: every configured origin.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// The object's clock, ms.
-    pub now: u64,
-    /// By base URL, in config order.
-    pub origins: Vec<(String, OriginHealth)>,
-}
-
-impl Snapshot {
-    /// `(url, breaker gauge, last check passed)` per origin, for Prometheus text.
-    pub fn gauges(&self) -> Vec<(String, f64, Option<bool>)> {
-        self.origins.iter().map(|(url, h)| (url.clone(), h.breaker.state(self.now).gauge(), h.last_check.as_ref().map(|c| c.ok))).collect()
-    }
-
-    /// JSON for the dashboard: state names included.
-    pub fn to_json(&self) -> serde_json::Value {
-        let origins: Vec<_> = self
-            .origins
-            .iter()
-            .map(|(url, h)| serde_json::json!({ "url": url, "state": h.breaker.state(self.now).as_str(), "breaker": h.breaker, "opened": h.opened, "last_check": h.last_check }))
-            .collect();
-        serde_json::json!(origins)
-    }
-}
-
 /// Tells the shared copy about one result, in the background, and adopts its answer.
-pub fn report(env: &Env, bg: &Background, url: &str, ok: bool, check: Option<HealthCheck>) {
-    let events = vec![Event { url: url.to_owned(), ok, check }];
+fn report(env: &Env, bg: &Background, url: &str, ok: bool) {
+    let events = vec![Event { url: url.to_owned(), ok, check: None }];
     let env = env.clone();
     bg.wait_until(async move {
         if let Err(e) = post_events(&env, &events).await {
@@ -205,26 +175,10 @@ pub fn report(env: &Env, bg: &Background, url: &str, ok: bool, check: Option<Hea
 }
 
 /// Sends results to the shared copy and adopts the snapshot it answers with.
-pub async fn post_events(env: &Env, events: &[Event]) -> Result<Snapshot> {
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(serde_json::to_string(events)?.into()));
-    let snapshot = call(env, Request::new_with_init("https://pool/report", &init)?).await?;
+async fn post_events(env: &Env, events: &[Event]) -> Result<Snapshot> {
+    let snapshot = origin_pool::report(env, events).await?;
     adopt(env, &snapshot);
     Ok(snapshot)
-}
-
-/// Reads the shared copy.
-pub async fn snapshot(env: &Env) -> Result<Snapshot> {
-    call(env, Request::new("https://pool/snapshot", Method::Get)?).await
-}
-
-async fn call(env: &Env, req: Request) -> Result<Snapshot> {
-    let stub = env.durable_object(POOL_BINDING)?.get_by_name("pool")?;
-    let mut res = stub.fetch_with_request(req).await?;
-    if res.status_code() != 200 {
-        return Err(Error::RustError(format!("origin pool object answered {}", res.status_code())));
-    }
-    res.json().await
 }
 
 fn adopt(env: &Env, snapshot: &Snapshot) {
@@ -252,7 +206,7 @@ fn refresh_if_due(inc: &Incoming, config: &EdgeConfig) {
     }
     let env = inc.env.clone();
     inc.bg.wait_until(async move {
-        match snapshot(&env).await {
+        match origin_pool::snapshot(&env).await {
             Ok(s) => adopt(&env, &s),
             Err(e) => console_error!("edgelayer: reading the origin pool object failed: {e}"),
         }
@@ -310,62 +264,11 @@ pub async fn check_all(env: &Env, config: &EdgeConfig) -> Result<Snapshot> {
     post_events(env, &events).await
 }
 
-/// The shared breaker states and health checks (one instance, named `pool`). Breaker rules come
-/// from the same config as the worker's.
-#[durable_object]
-pub struct OriginPool {
-    state: State,
-    env: Env,
-    origins: RefCell<Option<BTreeMap<String, OriginHealth>>>,
-}
-
-impl DurableObject for OriginPool {
-    fn new(state: State, env: Env) -> Self {
-        Self { state, env, origins: RefCell::new(None) }
-    }
-
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let config = match load_config(&self.env) {
-            Ok(c) => c,
-            Err(e) => return Response::error(format!("invalid edge configuration: {e}"), 500),
-        };
-        let storage = self.state.storage();
-        if self.origins.borrow().is_none() {
-            let stored: Option<BTreeMap<String, OriginHealth>> = storage.get("origins").await?;
-            let mut slot = self.origins.borrow_mut();
-            if slot.is_none() {
-                *slot = Some(stored.unwrap_or_default());
-            }
-        }
-        match req.path().as_str() {
-            "/report" => {
-                let events: Vec<Event> = req.json().await?;
-                let now = Date::now().as_millis();
-                let copy = {
-                    let mut slot = self.origins.borrow_mut();
-                    let origins = slot.get_or_insert_with(BTreeMap::new);
-                    for e in events {
-                        if !config.origins.iter().any(|o| o.url.as_str() == e.url) {
-                            continue;
-                        }
-                        let h = origins.entry(e.url).or_default();
-                        if h.breaker.record(&config.pool.breaker, e.ok, now) == crate::pool::breaker::Transition::Opened {
-                            h.opened += 1;
-                        }
-                        if e.check.is_some() {
-                            h.last_check = e.check;
-                        }
-                    }
-                    origins.clone()
-                };
-                storage.put("origins", &copy).await?;
-            }
-            "/snapshot" => {}
-            _ => return Response::error("not found", 404),
-        }
-        let now = Date::now().as_millis();
-        let slot = self.origins.borrow();
-        let origins = config.origins.iter().map(|o| (o.url.as_str().to_owned(), slot.as_ref().and_then(|m| m.get(o.url.as_str())).cloned().unwrap_or_default())).collect();
-        Response::from_json(&Snapshot { now, origins })
-    }
+/// The origin's response headers, hop-by-hop fields (and those `Connection` names) removed,
+/// so nothing hop-by-hop is stored, replayed or passed on (RFC 9110 §7.6.1): the one
+/// conversion in of an origin answer.
+pub fn headers_of(res: &Response) -> http::HeaderMap {
+    let mut headers = super::context::to_header_map(res.headers());
+    proxy::strip_hop_by_hop(&mut headers);
+    headers
 }

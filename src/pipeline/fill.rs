@@ -1,0 +1,193 @@
+//! `fill`: from an origin's answer to a plan, decided in one place and returned as a value:
+//! how the body is transformed (minify, brotli and its quality), what is stored and for how
+//! long, whether the key goes hit-for-pass, and the client's headers. The glue streams the body
+//! through [`FillPlan::transform`], tees it into the store when [`FillPlan::store`] says so, and
+//! answers with [`FillPlan::headers`].
+
+use crate::cache::meta::CacheMeta;
+use crate::cache::policy::{self, Cacheability, NoCacheReason};
+use crate::cache::status::{CacheOutcome, StatusDetail};
+use crate::cache::stored::annotate;
+use crate::compress;
+use crate::proxy::content_length;
+use crate::rules::Rule;
+use crate::transform::{self, TransformPlan};
+use http::{HeaderMap, Method};
+
+/// What becomes of the key's hit-for-pass mark in the isolate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HitForPass {
+    /// The answer was uncacheable for a reason that will likely hold: skip lookups and
+    /// collapsing for this key until `until` (ms).
+    Mark {
+        /// When the mark ends.
+        until: u64,
+    },
+    /// Cacheable (or uncacheable by chance): clear any mark.
+    Clear,
+    /// Not a cache fill: leave it.
+    Keep,
+}
+
+/// A response to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorePlan {
+    /// Its freshness and identity.
+    pub meta: CacheMeta,
+    /// The headers kept with it (hop-by-hop, `Set-Cookie` and `Cache-Tag` gone).
+    pub headers: HeaderMap,
+    /// How long the platform keeps it.
+    pub ttl_secs: u64,
+}
+
+/// The plan for one origin answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FillPlan {
+    /// The status sent.
+    pub status: u16,
+    /// What the body goes through.
+    pub transform: TransformPlan,
+    /// Brotli quality when [`FillPlan::transform`] brotli-encodes (q11 for what is stored,
+    /// q5 per request).
+    pub brotli_quality: u32,
+    /// Store it, or not.
+    pub store: Option<StorePlan>,
+    /// The key's hit-for-pass mark.
+    pub hit_for_pass: HitForPass,
+    /// The client's headers.
+    pub headers: HeaderMap,
+    /// The body is sent already encoded (brotli made here).
+    pub manual: bool,
+}
+
+/// Where the answer came from and what the cache did, for `X-Cache`/`Cache-Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// A cache fill: a miss (`vary_miss`: the key existed, the variant did not) or a stale
+    /// entry replaced (`Expired`); `shared`: whether the response may be stored at all, and if
+    /// not, why (credentials, bypass cookies: the request decided).
+    Cache {
+        /// `Miss` or `Expired`.
+        outcome: CacheOutcome,
+        /// See [`crate::cache::status::StatusDetail::vary_miss`].
+        vary_miss: bool,
+        /// See above.
+        shared: Result<(), NoCacheReason>,
+    },
+    /// Passed through, never stored, for this reason.
+    Pass(NoCacheReason),
+}
+
+/// What the edge knows of the request an answer is for.
+#[derive(Debug, Clone, Copy)]
+pub struct ForRequest<'a> {
+    /// The rule.
+    pub rule: &'a Rule,
+    /// The path the entry is stored for.
+    pub path: &'a str,
+    /// The client's method.
+    pub method: &'a Method,
+    /// The client's headers.
+    pub headers: &'a HeaderMap,
+}
+
+/// Plans an origin answer with `status` and `origin` headers (hop-by-hop fields already gone)
+/// received at `now`.
+pub fn plan(req: ForRequest<'_>, status: u16, origin: HeaderMap, now: u64, fill: Fill) -> FillPlan {
+    let ForRequest { rule, path, method, headers: request } = req;
+    let length = content_length(&origin);
+    let transform = transform::plan(rule, request, method, status, &origin);
+    let mut headers = origin;
+    transform::apply_headers(&transform, &mut headers);
+    let (decision, outcome, vary_miss, cache_fill) = match fill {
+        Fill::Cache { outcome, vary_miss, shared: Ok(()) } => (policy::response_cacheability(rule, path, request, status, &headers, now), outcome, vary_miss, true),
+        Fill::Cache { outcome, vary_miss, shared: Err(reason) } => (Cacheability::Skip(reason), outcome, vary_miss, true),
+        Fill::Pass(reason) => (Cacheability::Skip(reason), CacheOutcome::Bypass, false, false),
+    };
+    let brotli_quality = compress::brotli_quality(matches!(decision, Cacheability::Store(_)), length);
+    let hit_for_pass = match &decision {
+        _ if !cache_fill => HitForPass::Keep,
+        Cacheability::Skip(reason) if reason.is_sticky() => HitForPass::Mark { until: now + policy::HIT_FOR_PASS_MS },
+        _ => HitForPass::Clear,
+    };
+    let detail = match &decision {
+        Cacheability::Store(meta) => StatusDetail { ttl: Some(meta.ttl_secs(now)), fwd_status: Some(status), stored: true, vary_miss, ..Default::default() },
+        Cacheability::Skip(reason) => StatusDetail { fwd_status: Some(status), detail: Some(reason.as_str()), vary_miss, ..Default::default() },
+    };
+    let store = match decision {
+        Cacheability::Store(meta) => {
+            let stored = policy::headers_to_store(&headers);
+            let ttl_secs = meta.storage_ttl_secs(now, policy::keep_after_expiry_secs(&stored));
+            Some(StorePlan { meta, headers: stored, ttl_secs })
+        }
+        Cacheability::Skip(_) => None,
+    };
+    annotate(&mut headers, rule, status, outcome, &detail);
+    let manual = transform::serve_encoding(request, &mut headers, rule.csp_nonce);
+    FillPlan { status, transform, brotli_quality, store, hit_for_pass, headers, manual }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderName, HeaderValue};
+
+    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        m
+    }
+
+    fn rule(json: serde_json::Value) -> Rule {
+        let mut j = json;
+        j["name"] = "t".into();
+        j["path"] = "/*".into();
+        serde_json::from_value::<crate::rules::RawRule>(j).unwrap().validate(0).unwrap()
+    }
+
+    const MISS: Fill = Fill::Cache { outcome: CacheOutcome::Miss, vary_miss: false, shared: Ok(()) };
+
+    #[test]
+    fn a_cacheable_page_is_minified_brotli_11_and_stored() {
+        let r = rule(serde_json::json!({ "cache": "override", "edge_ttl": 300, "minify": true }));
+        let req = h(&[("accept-encoding", "br")]);
+        let for_req = ForRequest { rule: &r, path: "/", method: &Method::GET, headers: &req };
+        let p = plan(for_req, 200, h(&[("content-type", "text/html"), ("content-length", "5000"), ("etag", "\"e\"")]), 1_000, MISS);
+        assert!(p.transform.minify && p.manual);
+        assert_eq!(p.brotli_quality, 11, "stored: compressed once, at q11");
+        let store = p.store.expect("stored");
+        assert_eq!((store.meta.fresh, store.headers["content-encoding"].to_str().unwrap()), (300_000, "br"));
+        assert_eq!(p.hit_for_pass, HitForPass::Clear);
+        assert_eq!(p.headers["etag"], "W/\"e\"");
+        assert_eq!(p.headers["cache-status"], "edgelayer; fwd=uri-miss; fwd-status=200; ttl=300; stored");
+    }
+
+    #[test]
+    fn uncacheable_answers_go_hit_for_pass_and_are_compressed_per_request() {
+        let r = Rule::default_rule();
+        let req = h(&[("accept-encoding", "br")]);
+        let for_req = ForRequest { rule: &r, path: "/", method: &Method::GET, headers: &req };
+        let p = plan(for_req, 200, h(&[("content-type", "application/json"), ("cache-control", "no-store")]), 1_000, MISS);
+        assert!(p.store.is_none());
+        assert_eq!(p.hit_for_pass, HitForPass::Mark { until: 1_000 + policy::HIT_FOR_PASS_MS });
+        assert_eq!(p.brotli_quality, compress::brotli_quality(false, None));
+        assert!(p.headers["cache-status"].to_str().unwrap().ends_with("detail=no-store"));
+        let unshared = Fill::Cache { outcome: CacheOutcome::Miss, vary_miss: false, shared: Err(NoCacheReason::Authorization) };
+        let p = plan(for_req, 200, h(&[("cache-control", "max-age=60")]), 1_000, unshared);
+        assert!(p.store.is_none(), "the request decided: never shared");
+        assert_eq!(p.hit_for_pass, HitForPass::Clear, "not the response's fault");
+    }
+
+    #[test]
+    fn a_pass_is_annotated_and_never_stored() {
+        let r = Rule::default_rule();
+        let for_req = ForRequest { rule: &r, path: "/", method: &Method::POST, headers: &HeaderMap::new() };
+        let p = plan(for_req, 201, h(&[("cache-control", "max-age=60")]), 0, Fill::Pass(NoCacheReason::Method));
+        assert!(p.store.is_none());
+        assert_eq!(p.hit_for_pass, HitForPass::Keep);
+        assert_eq!(p.headers["x-cache"], "BYPASS");
+        assert_eq!(p.headers["cache-status"], "edgelayer; fwd=bypass; fwd-status=201; detail=method");
+    }
+}
