@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod pool;
 pub mod proxy;
+pub mod qvalue;
 pub mod ratelimit;
 pub mod rules;
 pub mod transform;

@@ -66,26 +66,30 @@ pub struct StatusDetail<'a> {
     pub vary_miss: bool,
 }
 
-/// The `Cache-Status` value (RFC 9211 §2).
+/// The `Cache-Status` value (RFC 9211 §2), serialised as a Structured Fields list (RFC 9651)
+/// by `sfv`, so a detail that is not a token is quoted and escaped.
 pub fn cache_status(outcome: CacheOutcome, d: &StatusDetail<'_>) -> String {
-    let mut s = String::from(CACHE_NAME);
-    match outcome {
-        CacheOutcome::Hit | CacheOutcome::Updating | CacheOutcome::Stale => s.push_str("; hit"),
-        CacheOutcome::Miss => s.push_str(if d.vary_miss { "; fwd=vary-miss" } else { "; fwd=uri-miss" }),
-        CacheOutcome::Revalidated | CacheOutcome::Expired => s.push_str("; fwd=stale"),
-        CacheOutcome::Bypass => s.push_str("; fwd=bypass"),
-    }
+    let key = sfv::KeyRef::constant;
+    let mut list = sfv::ListSerializer::new();
+    let mut item = list.bare_item(sfv::TokenRef::constant(CACHE_NAME));
+    item = match outcome {
+        CacheOutcome::Hit | CacheOutcome::Updating | CacheOutcome::Stale => item.parameter(key("hit"), true),
+        CacheOutcome::Miss if d.vary_miss => item.parameter(key("fwd"), sfv::TokenRef::constant("vary-miss")),
+        CacheOutcome::Miss => item.parameter(key("fwd"), sfv::TokenRef::constant("uri-miss")),
+        CacheOutcome::Revalidated | CacheOutcome::Expired => item.parameter(key("fwd"), sfv::TokenRef::constant("stale")),
+        CacheOutcome::Bypass => item.parameter(key("fwd"), sfv::TokenRef::constant("bypass")),
+    };
     if outcome == CacheOutcome::Stale {
-        s.push_str("; fwd=stale");
+        item = item.parameter(key("fwd"), sfv::TokenRef::constant("stale"));
     }
     if let Some(st) = d.fwd_status {
-        s.push_str(&format!("; fwd-status={st}"));
+        item = item.parameter(key("fwd-status"), sfv::Integer::from(st));
     }
-    if let Some(ttl) = d.ttl {
-        s.push_str(&format!("; ttl={ttl}"));
+    if let Some(ttl) = d.ttl.and_then(|t| sfv::Integer::try_from(t).ok()) {
+        item = item.parameter(key("ttl"), ttl);
     }
     if d.stored {
-        s.push_str("; stored");
+        item = item.parameter(key("stored"), true);
     }
     let detail = d.detail.or(match outcome {
         CacheOutcome::Updating => Some("stale-while-revalidate"),
@@ -93,14 +97,15 @@ pub fn cache_status(outcome: CacheOutcome, d: &StatusDetail<'_>) -> String {
         _ => None,
     });
     if let Some(detail) = detail {
-        let token = detail.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
-        if token {
-            s.push_str(&format!("; detail={detail}"));
-        } else {
-            s.push_str(&format!("; detail=\"{}\"", detail.replace('\\', "\\\\").replace('"', "\\\"")));
+        match (sfv::TokenRef::from_str(detail), sfv::StringRef::from_str(detail)) {
+            (Ok(token), _) => drop(item.parameter(key("detail"), token)),
+            (_, Ok(text)) => drop(item.parameter(key("detail"), text)),
+            _ => drop(item),
         }
+    } else {
+        drop(item);
     }
-    s
+    list.finish().unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -110,14 +115,16 @@ mod tests {
     #[test]
     fn rfc9211_shapes() {
         let d = |ttl, fwd_status, stored, detail| StatusDetail { ttl, fwd_status, stored, detail, vary_miss: false };
-        assert_eq!(cache_status(CacheOutcome::Hit, &d(Some(42), None, false, None)), "edgelayer; hit; ttl=42");
-        assert_eq!(cache_status(CacheOutcome::Miss, &d(Some(300), Some(200), true, None)), "edgelayer; fwd=uri-miss; fwd-status=200; ttl=300; stored");
-        assert_eq!(cache_status(CacheOutcome::Bypass, &d(None, Some(200), false, Some("method"))), "edgelayer; fwd=bypass; fwd-status=200; detail=method");
-        assert_eq!(cache_status(CacheOutcome::Updating, &d(Some(-3), None, false, None)), "edgelayer; hit; ttl=-3; detail=stale-while-revalidate");
-        assert_eq!(cache_status(CacheOutcome::Stale, &d(Some(-9), Some(503), false, None)), "edgelayer; hit; fwd=stale; fwd-status=503; ttl=-9; detail=stale-if-error");
-        assert_eq!(cache_status(CacheOutcome::Revalidated, &d(Some(60), Some(304), true, None)), "edgelayer; fwd=stale; fwd-status=304; ttl=60; stored");
-        assert_eq!(cache_status(CacheOutcome::Miss, &StatusDetail { vary_miss: true, ..Default::default() }), "edgelayer; fwd=vary-miss");
-        assert_eq!(cache_status(CacheOutcome::Bypass, &d(None, None, false, Some("a b"))), "edgelayer; fwd=bypass; detail=\"a b\"");
+        assert_eq!(cache_status(CacheOutcome::Hit, &d(Some(42), None, false, None)), "edgelayer;hit;ttl=42");
+        assert_eq!(cache_status(CacheOutcome::Miss, &d(Some(300), Some(200), true, None)), "edgelayer;fwd=uri-miss;fwd-status=200;ttl=300;stored");
+        assert_eq!(cache_status(CacheOutcome::Bypass, &d(None, Some(200), false, Some("method"))), "edgelayer;fwd=bypass;fwd-status=200;detail=method");
+        assert_eq!(cache_status(CacheOutcome::Updating, &d(Some(-3), None, false, None)), "edgelayer;hit;ttl=-3;detail=stale-while-revalidate");
+        assert_eq!(cache_status(CacheOutcome::Stale, &d(Some(-9), Some(503), false, None)), "edgelayer;hit;fwd=stale;fwd-status=503;ttl=-9;detail=stale-if-error");
+        assert_eq!(cache_status(CacheOutcome::Revalidated, &d(Some(60), Some(304), true, None)), "edgelayer;fwd=stale;fwd-status=304;ttl=60;stored");
+        assert_eq!(cache_status(CacheOutcome::Miss, &StatusDetail { vary_miss: true, ..Default::default() }), "edgelayer;fwd=vary-miss");
+        assert_eq!(cache_status(CacheOutcome::Bypass, &d(None, None, false, Some("a b"))), "edgelayer;fwd=bypass;detail=\"a b\"");
+        assert_eq!(cache_status(CacheOutcome::Bypass, &d(None, None, false, Some("say \"hi\""))), "edgelayer;fwd=bypass;detail=\"say \\\"hi\\\"\"", "quotes escaped");
+        assert_eq!(cache_status(CacheOutcome::Bypass, &d(None, None, false, Some("naïve"))), "edgelayer;fwd=bypass", "not ASCII: left out, never malformed");
     }
 
     #[test]

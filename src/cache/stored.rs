@@ -211,7 +211,7 @@ mod tests {
         let out = served_headers(&h, &meta(), &rule, 25_000, CacheOutcome::Hit, &StatusDetail { ttl: Some(45), ..Default::default() });
         assert_eq!(out["age"], "15");
         assert_eq!(out["x-cache"], "HIT");
-        assert_eq!(out["cache-status"], "edgelayer; hit; ttl=45");
+        assert_eq!(out["cache-status"], "edgelayer;hit;ttl=45");
         assert!(out.get("cache-tag").is_none(), "tags stay at the edge");
         assert!(out.get("cdn-cache-control").is_none() && out.get("surrogate-control").is_none(), "targeted fields stay at the edge");
     }

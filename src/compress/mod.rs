@@ -76,21 +76,7 @@ impl Coding {
 /// header means identity only. When nothing is acceptable, identity is returned (servers commonly
 /// do so rather than answer 406).
 pub fn preferred_coding(accept_encoding: &str) -> Coding {
-    let mut listed: Vec<(String, f32)> = Vec::new();
-    for item in accept_encoding.split(',') {
-        let mut parts = item.split(';');
-        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        if name.is_empty() {
-            continue;
-        }
-        let mut q = 1.0f32;
-        for p in parts {
-            if let Some(v) = p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")) {
-                q = v.trim().parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).unwrap_or(0.0);
-            }
-        }
-        listed.push((name, q));
-    }
+    let listed: Vec<(String, f32)> = crate::qvalue::parse(accept_encoding).into_iter().map(|w| (w.name, w.q)).collect();
     let star = listed.iter().find(|(n, _)| n == "*").map(|(_, q)| *q);
     let q = |c: Coding| -> f32 {
         let names: &[&str] = match c {

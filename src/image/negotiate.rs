@@ -36,25 +36,18 @@ impl OutputFormat {
 fn q_for(accept: &str, media_type: &str) -> f32 {
     let (major, _) = media_type.split_once('/').unwrap_or((media_type, ""));
     let mut best: Option<(u8, f32)> = None; // (specificity, q)
-    for item in accept.split(',') {
-        let mut parts = item.split(';');
-        let range = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let specificity = if range == media_type {
+    for w in crate::qvalue::parse(accept) {
+        let specificity = if w.name == media_type {
             3
-        } else if range == format!("{major}/*") {
+        } else if w.name == format!("{major}/*") {
             2
-        } else if range == "*/*" {
+        } else if w.name == "*/*" {
             1
         } else {
             continue;
         };
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q=").map(|v| v.trim().parse::<f32>().unwrap_or(0.0)))
-            .next()
-            .unwrap_or(1.0)
-            .clamp(0.0, 1.0);
         if best.is_none_or(|(s, _)| specificity > s) {
-            best = Some((specificity, q));
+            best = Some((specificity, w.q));
         }
     }
     best.map_or(0.0, |(_, q)| q)
@@ -66,7 +59,7 @@ pub fn accepts(accept: &str, format: OutputFormat) -> bool {
     match format {
         OutputFormat::Avif | OutputFormat::Webp => {
             let mt = format.media_type();
-            accept.split(',').any(|i| i.split(';').next().is_some_and(|r| r.trim().eq_ignore_ascii_case(mt))) && q_for(accept, mt) > 0.0
+            crate::qvalue::parse(accept).iter().any(|w| w.name == mt) && q_for(accept, mt) > 0.0
         }
         _ => accept.trim().is_empty() || q_for(accept, format.media_type()) > 0.0,
     }

@@ -81,7 +81,7 @@ fn cache_control(file_name: &str, content_type: &str) -> &'static str {
 /// A strong ETag from the content: the first 16 hex digits of its SHA-256.
 pub fn etag_of(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&digest[..8]);
     format!("\"{hex}\"")
 }
 

@@ -161,7 +161,7 @@ mod tests {
         assert_eq!((store.meta.fresh, store.headers["content-encoding"].to_str().unwrap()), (300_000, "br"));
         assert_eq!(p.hit_for_pass, HitForPass::Clear);
         assert_eq!(p.headers["etag"], "W/\"e\"");
-        assert_eq!(p.headers["cache-status"], "edgelayer; fwd=uri-miss; fwd-status=200; ttl=300; stored");
+        assert_eq!(p.headers["cache-status"], "edgelayer;fwd=uri-miss;fwd-status=200;ttl=300;stored");
     }
 
     #[test]
@@ -188,6 +188,6 @@ mod tests {
         assert!(p.store.is_none());
         assert_eq!(p.hit_for_pass, HitForPass::Keep);
         assert_eq!(p.headers["x-cache"], "BYPASS");
-        assert_eq!(p.headers["cache-status"], "edgelayer; fwd=bypass; fwd-status=201; detail=method");
+        assert_eq!(p.headers["cache-status"], "edgelayer;fwd=bypass;fwd-status=201;detail=method");
     }
 }

@@ -115,9 +115,24 @@ pub fn headers(policy: &str, quota: &Quota, decision: &Decision) -> Vec<(&'stati
         ("x-ratelimit-limit", quota.limit().to_string()),
         ("x-ratelimit-remaining", remaining.to_string()),
         ("x-ratelimit-reset", reset.to_string()),
-        ("ratelimit-policy", format!("\"{policy}\";q={};w={window}", quota.limit())),
-        ("ratelimit", format!("\"{policy}\";r={remaining};t={reset}")),
     ];
+    // Structured Fields lists (RFC 9651) serialised by `sfv`: the policy name is an
+    // sf-string, quoted and escaped; a name that cannot be one leaves the IETF fields out.
+    let field = |params: [(&'static str, u64); 2]| {
+        let mut list = sfv::ListSerializer::new();
+        let mut item = list.bare_item(sfv::StringRef::from_str(policy).ok()?);
+        for (k, v) in params {
+            item = item.parameter(sfv::KeyRef::constant(k), sfv::Integer::try_from(v).ok()?);
+        }
+        drop(item);
+        list.finish()
+    };
+    if let Some(v) = field([("q", u64::from(quota.limit())), ("w", window)]) {
+        out.push(("ratelimit-policy", v));
+    }
+    if let Some(v) = field([("r", u64::from(remaining)), ("t", reset)]) {
+        out.push(("ratelimit", v));
+    }
     if let Decision::Deny { retry_after_secs, .. } = decision {
         out.push(("retry-after", retry_after_secs.to_string()));
     }
@@ -229,6 +244,8 @@ mod tests {
         let quota = q(100, 60_000, None);
         let h = headers("default", &quota, &Decision::Allow { remaining: 42, reset_secs: 17 });
         assert!(h.contains(&("ratelimit-policy", "\"default\";q=100;w=60".into())));
+        let quoted = headers("a\"b", &quota, &Decision::Allow { remaining: 1, reset_secs: 2 });
+        assert!(quoted.contains(&("ratelimit", "\"a\\\"b\";r=1;t=2".into())), "{quoted:?}");
         assert!(h.contains(&("ratelimit", "\"default\";r=42;t=17".into())));
         assert!(h.contains(&("x-ratelimit-remaining", "42".into())));
         let h = headers("default", &quota, &Decision::Deny { retry_after_secs: 3, reset_secs: 60 });
