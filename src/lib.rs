@@ -27,6 +27,9 @@ pub mod ratelimit;
 pub mod rules;
 pub mod transform;
 
+#[cfg(test)]
+mod test_support;
+
 #[cfg(target_arch = "wasm32")]
 mod edge;
 

@@ -152,14 +152,7 @@ pub fn valid_request_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
+    use crate::test_support::headers as map;
 
     const CLIENT: ClientInfo<'static> = ClientInfo { ip: Some("203.0.113.7"), scheme: "https", host: Some("shop.example") };
 

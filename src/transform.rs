@@ -215,15 +215,8 @@ mod tests {
     }
 
     use super::*;
+    use crate::test_support::headers as h;
     use std::io::Read;
-
-    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
-        }
-        m
-    }
 
     fn html_rule() -> Rule {
         Rule { minify: true, ..Rule::default_rule() }

@@ -192,6 +192,7 @@ impl CacheControl {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::headers;
 
     #[test]
     fn tokenizes_quoted_lists_and_case() {
@@ -203,13 +204,6 @@ mod tests {
         assert!(!cc.has("private"));
     }
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), http::HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
 
     #[test]
     fn targeted_fields_win_in_cloudflare_order() {
@@ -246,5 +240,46 @@ mod tests {
         assert_eq!(CacheControl::parse_all(["max-age=99999999999999999999"]).seconds("max-age"), Some(MAX_DELTA_SECONDS));
         assert_eq!(CacheControl::parse_all(["max-age=\"7\""]).seconds("max-age"), Some(7));
         assert_eq!(CacheControl::parse_all([""]).seconds("max-age"), None);
+    }
+
+    /// A directive name as caches see them (RFC 9110 token characters).
+    fn name() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::string::string_regex("[a-zA-Z][a-zA-Z0-9!#$%&'*+.^_`|~-]{0,12}").unwrap()
+    }
+
+    /// An argument: a token, or a quoted string that may hold commas, spaces, `=` and escapes.
+    fn arg() -> impl proptest::strategy::Strategy<Value = Option<(bool, String)>> {
+        use proptest::prelude::*;
+        proptest::option::of(prop_oneof![
+            proptest::string::string_regex("[a-zA-Z0-9.-]{1,8}").unwrap().prop_map(|t| (false, t)),
+            proptest::string::string_regex("[ a-zA-Z0-9,=;\\\\\"-]{0,12}").unwrap().prop_map(|t| (true, t)),
+        ])
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Any bytes at all parse without a panic, and `seconds` stays within RFC 9111's cap.
+        #[test]
+        fn never_panics(value in ".{0,64}") {
+            let cc = CacheControl::parse_all([value.as_str()]);
+            proptest::prop_assert!(cc.seconds("max-age").is_none_or(|s| s <= MAX_DELTA_SECONDS));
+        }
+
+        /// Written directives come back as they were: names lower-cased, quoted arguments
+        /// unescaped (commas inside quotes do not split), across any number of field lines.
+        #[test]
+        fn serialised_directives_round_trip(directives in proptest::collection::vec((name(), arg()), 1..8), split in 0usize..8) {
+            let written: Vec<String> = directives.iter().map(|(n, a)| match a {
+                None => n.clone(),
+                Some((false, t)) => format!("{n}={t}"),
+                Some((true, t)) => format!("{n}=\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")),
+            }).collect();
+            let split = split.min(written.len());
+            let lines = [written[..split].join(", "), written[split..].join(",")];
+            let cc = CacheControl::parse_all(lines.iter().map(String::as_str));
+            let want: Vec<(String, Option<String>)> = directives.iter().map(|(n, a)| (n.to_ascii_lowercase(), a.as_ref().map(|(_, t)| t.clone()))).collect();
+            proptest::prop_assert_eq!(&cc.directives, &want);
+        }
     }
 }

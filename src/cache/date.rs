@@ -142,4 +142,21 @@ mod tests {
             assert_eq!(parse_http_date(v, NOW), None, "{v}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// Every IMF-fixdate `httpdate` writes (1970 to 9999) reads back to the same second, and
+        /// so does its asctime spelling; nothing at all panics.
+        #[test]
+        fn written_dates_read_back(secs in 0u64..253_402_300_799, junk in ".{0,40}") {
+            let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            let imf = httpdate::fmt_http_date(t);
+            proptest::prop_assert_eq!(parse_http_date(&imf, NOW), Some(secs * 1000), "{}", imf);
+            let parts: Vec<&str> = imf.split(' ').collect();
+            let asctime = format!("{} {} {:>2} {} {}", &parts[0][..3], parts[2], parts[1].trim_start_matches('0'), parts[4], parts[3]);
+            proptest::prop_assert_eq!(parse_http_date(&asctime, NOW), Some(secs * 1000), "{}", asctime);
+            let _ = parse_http_date(&junk, NOW);
+        }
+    }
 }

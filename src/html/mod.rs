@@ -422,4 +422,52 @@ mod tests {
         assert!(out.ends_with("--><p>x   y</p>"), "the rest passes through unmodified: {}", &out[out.len() - 20..]);
         assert!(out.contains(&"c".repeat(4096)), "nothing lost");
     }
+
+    /// Text as the collapser meets it: words, ASCII whitespace of every kind, and a non-ASCII
+    /// space (U+00A0), which is content and must survive.
+    fn text() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::string::string_regex("([a-z<>&é\u{a0}]{1,4}|[ \t\n\r\x0c]{1,4}){0,12}").unwrap()
+    }
+
+    /// The collapser as the minifier drives it over a text node cut into chunks: each chunk
+    /// knows whether the output so far ended in whitespace.
+    fn collapse_chunked(pieces: &[&str]) -> String {
+        let mut out = String::new();
+        for piece in pieces {
+            let prev_ws = out.as_bytes().last().copied().is_some_and(is_ascii_ws);
+            out.push_str(&collapse_whitespace(piece, prev_ws).unwrap_or_else(|| piece.to_string()));
+        }
+        out
+    }
+
+    fn non_ws(s: &str) -> String {
+        s.chars().filter(|c| !c.is_ascii_whitespace() || *c == '\u{a0}').collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// Wherever the chunks fall: every non-whitespace character is kept in order, no two
+        /// ASCII whitespace characters are left next to each other, a run is kept (as one) exactly
+        /// where the input had one, and the result equals the unchunked one but for the kind of
+        /// whitespace (a run cut before its newline may come out as a space).
+        #[test]
+        fn collapses_the_same_across_chunk_boundaries(s in text(), cuts in proptest::collection::vec(0usize..64, 0..4)) {
+            let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (s.len() + 1)).filter(|c| s.is_char_boundary(*c)).collect();
+            bounds.sort_unstable();
+            bounds.dedup();
+            let mut pieces = Vec::new();
+            let mut at = 0;
+            for b in bounds.into_iter().chain([s.len()]) {
+                pieces.push(&s[at..b]);
+                at = b;
+            }
+            let chunked = collapse_chunked(&pieces);
+            let whole = collapse_chunked(&[s.as_str()]);
+            proptest::prop_assert_eq!(non_ws(&chunked), non_ws(&s));
+            proptest::prop_assert!(!chunked.as_bytes().windows(2).any(|w| is_ascii_ws(w[0]) && is_ascii_ws(w[1])), "{chunked:?}");
+            let kinds = |t: &str| t.chars().map(|c| if c.is_ascii_whitespace() { ' ' } else { c }).collect::<String>();
+            proptest::prop_assert_eq!(kinds(&chunked), kinds(&whole));
+        }
+    }
 }

@@ -130,22 +130,8 @@ pub fn plan(req: ForRequest<'_>, status: u16, origin: HeaderMap, now: u64, fill:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::{HeaderName, HeaderValue};
-
-    fn h(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut m = HeaderMap::new();
-        for (k, v) in pairs {
-            m.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
-        }
-        m
-    }
-
-    fn rule(json: serde_json::Value) -> Rule {
-        let mut j = json;
-        j["name"] = "t".into();
-        j["path"] = "/*".into();
-        serde_json::from_value::<crate::rules::RawRule>(j).unwrap().validate(0).unwrap()
-    }
+    use crate::test_support::headers as h;
+    use crate::test_support::rule;
 
     const MISS: Fill = Fill::Cache { outcome: CacheOutcome::Miss, vary_miss: false, shared: Ok(()) };
 

@@ -216,26 +216,37 @@ mod tests {
         assert_eq!(rem, [4, 3, 2, 1, 0, -1]);
     }
 
-    #[test]
-    fn property_never_more_than_burst_plus_elapsed_over_interval() {
-        // For random request times, admitted <= burst + elapsed / interval (and, with requests
-        // always arriving, exactly that many). Seeded LCG; the seed is printed on failure.
-        let mut seed = 0x9e3779b97f4a7c15u64;
-        for case in 0..300 {
-            let limit = 1 + (seed >> 40) as u32 % 50;
-            let window = 1_000 + (seed >> 20) % 120_000;
-            let burst = 1 + (seed >> 10) as u32 % limit;
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// GCRA never admits more than the burst plus one per interval elapsed, whatever the
+        /// arrival times (governor's invariant).
+        #[test]
+        fn never_more_than_burst_plus_elapsed_over_interval(limit in 1u32..50, window in 1_000u64..120_000, burst_pick in 0u32..50, gaps in proptest::collection::vec(0u64..5_000, 1..400)) {
+            let burst = 1 + burst_pick % limit;
             let quota = q(limit, window, Some(burst));
             let mut now = 0u64;
-            let mut times = Vec::new();
-            for _ in 0..500 {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                now += (seed >> 33) % (window / limit as u64 + 50);
-                times.push(now);
-            }
-            let (allowed, _) = run(&quota, times.clone());
+            let times: Vec<u64> = gaps.iter().map(|g| { now += g; now }).collect();
+            let (allowed, _) = run(&quota, times);
             let bound = burst as f64 + now as f64 / quota.interval();
-            assert!(allowed as f64 <= bound.floor() + 1e-9, "case {case} seed {seed:#x}: {allowed} > {bound}");
+            proptest::prop_assert!(allowed as f64 <= bound.floor() + 1e-9, "{allowed} > {bound}");
+        }
+
+        /// A denial's `Retry-After` is exact to the second: a request that many seconds later
+        /// is admitted.
+        #[test]
+        fn retry_after_is_enough(limit in 1u32..20, window in 1_000u64..60_000, extra in 1usize..30, start in 0u64..1_000_000) {
+            let quota = q(limit, window, None);
+            let mut tat = None;
+            let mut last = None;
+            for _ in 0..(limit as usize + extra) {
+                let (d, t) = check(&quota, tat, start);
+                tat = Some(t);
+                last = Some(d);
+            }
+            let Some(Decision::Deny { retry_after_secs, .. }) = last else { return Err(proptest::test_runner::TestCaseError::fail("over the limit must deny")) };
+            let (after, _) = check(&quota, tat, start + retry_after_secs * 1000);
+            proptest::prop_assert!(after.allowed(), "still denied {retry_after_secs} s later");
         }
     }
 

@@ -2,8 +2,9 @@
 //! citing the RFC section it checks.
 
 use super::*;
+use crate::test_support::headers as h;
+use crate::test_support::rule;
 use crate::cache::meta::Freshness;
-use crate::rules::RawRule;
 
 const NOW: u64 = 1_700_000_000_000;
 
@@ -11,20 +12,7 @@ fn date(offset_secs: i64) -> String {
     httpdate::fmt_http_date(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_millis((NOW as i64 + offset_secs * 1000) as u64))
 }
 
-fn h(pairs: &[(&str, &str)]) -> HeaderMap {
-    let mut m = HeaderMap::new();
-    for (k, v) in pairs {
-        m.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
-    }
-    m
-}
 
-fn rule(json: serde_json::Value) -> Rule {
-    let mut j = json;
-    j["name"] = "t".into();
-    j["path"] = "/*".into();
-    serde_json::from_value::<RawRule>(j).unwrap().validate(0).unwrap()
-}
 
 fn respect() -> Rule {
     rule(serde_json::json!({}))
