@@ -81,7 +81,8 @@ mod tests {
         let lm_str = httpdate::fmt_http_date(lm);
         let older = httpdate::fmt_http_date(at(1_600_000_000));
         let v = Validators { etag: Some("\"abc\""), last_modified: Some(lm) };
-        let cases: &[(&[(&http::HeaderName, &str)], bool, &str)] = &[
+        type Case<'a> = (&'a [(&'a http::HeaderName, &'a str)], bool, &'a str);
+        let cases: &[Case] = &[
             (&[], false, "no condition"),
             (&[(&IF_NONE_MATCH, "\"abc\"")], true, "§13.1.2 strong match"),
             (&[(&IF_NONE_MATCH, "W/\"abc\"")], true, "§13.1.2 weak comparison"),

@@ -32,7 +32,7 @@ fn time_of_day(s: &str) -> Option<u64> {
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`); `None` for a
 /// day the month does not have.
 fn days_from_civil(year: u32, month: u32, day: u32) -> Option<u64> {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if year < 1970 || !(1..=12).contains(&month) || day == 0 || day > month_days[month as usize - 1] {
         return None;

@@ -97,14 +97,14 @@ pub fn cache_status(outcome: CacheOutcome, d: &StatusDetail<'_>) -> String {
         _ => None,
     });
     if let Some(detail) = detail {
+        // A token if it can be one, else a quoted string; neither (not ASCII): left out.
         match (sfv::TokenRef::from_str(detail), sfv::StringRef::from_str(detail)) {
-            (Ok(token), _) => drop(item.parameter(key("detail"), token)),
-            (_, Ok(text)) => drop(item.parameter(key("detail"), text)),
-            _ => drop(item),
+            (Ok(token), _) => item = item.parameter(key("detail"), token),
+            (_, Ok(text)) => item = item.parameter(key("detail"), text),
+            _ => {}
         }
-    } else {
-        drop(item);
     }
+    let _ = item;
     list.finish().unwrap_or_default()
 }
 

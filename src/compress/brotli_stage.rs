@@ -73,6 +73,6 @@ mod tests {
         let mut back = Vec::new();
         brotli::Decompressor::new(&out[..], 4096).read_to_end(&mut back).unwrap();
         assert_eq!(back, text);
-        assert_eq!(compress(b"", 11).len() > 0, true, "an empty stream is still a valid brotli stream");
+        assert!(!compress(b"", 11).is_empty(), "an empty stream is still a valid brotli stream");
     }
 }

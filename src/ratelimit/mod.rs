@@ -124,7 +124,7 @@ pub fn headers(policy: &str, quota: &Quota, decision: &Decision) -> Vec<(&'stati
         for (k, v) in params {
             item = item.parameter(sfv::KeyRef::constant(k), sfv::Integer::try_from(v).ok()?);
         }
-        drop(item);
+        let _ = item;
         list.finish()
     };
     if let Some(v) = field([("q", u64::from(quota.limit())), ("w", window)]) {

@@ -6,6 +6,7 @@
 //! (VmHWM, peak resident set, of a child process that runs one request) for 12 MP and 14.7 MP
 //! JPEGs. SSIM: mean over 8×8 luma windows at stride 4 (the libvpx/ffmpeg formulation); AVIF
 //! is decoded for scoring with Debian's `avifdec` (libavif-bin) when present.
+#![allow(clippy::unwrap_used)] // test and bench code: a failed unwrap is a failed run
 
 use edgelayer::image::negotiate::OutputFormat;
 use edgelayer::image::params::{parse, ImageLimits};

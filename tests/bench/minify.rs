@@ -7,6 +7,7 @@
 //! our minifier natively next to a no-op lol_html rewrite of the same input (the streaming
 //! floor), and an html5ever parse + re-serialise (a tree-preserving buffering minifier's floor),
 //! medians of interleaved runs.
+#![allow(clippy::unwrap_used)] // test and bench code: a failed unwrap is a failed run
 
 #[path = "../native/tree.rs"]
 mod tree;

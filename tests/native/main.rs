@@ -1,4 +1,5 @@
 //! Native integration tests: one binary, shared harness (see README "Tests").
+#![allow(clippy::unwrap_used)] // test and bench code: a failed unwrap is a failed run
 
 mod config;
 mod harness;

@@ -36,7 +36,8 @@ fn check(why: &str, r: &Rule, req: &[(&str, &str)], status: u16, res: &[(&str, &
 fn respect_origin_freshness_table() {
     let r = respect();
     let d0 = date(0);
-    let rows: Vec<(&str, Vec<(&str, &str)>, u16, Vec<(&str, String)>, Want)> = vec![
+    type Row<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, Vec<(&'a str, String)>, Want);
+    let rows: Vec<Row> = vec![
         ("§5.2.2.10 s-maxage beats max-age", vec![], 200, vec![("cache-control", "max-age=10, s-maxage=60".into())], Ok((60, 0))),
         ("§5.2.2.1 max-age", vec![], 200, vec![("cache-control", "max-age=10".into())], Ok((10, 0))),
         ("§5.3 Expires minus Date", vec![], 200, vec![("date", d0.clone()), ("expires", date(120))], Ok((120, 0))),
