@@ -21,6 +21,17 @@ pub struct L1<V> {
     max_entry_bytes: usize,
 }
 
+/// When an entry put in L1 at `now` leaves it: when its freshness ends, or after `max_ttl_ms`
+/// (the bound on how long a purge cannot reach another isolate's L1), whichever is first.
+pub fn entry_expiry(meta: &crate::cache::meta::CacheMeta, now: u64, max_ttl_ms: u64) -> u64 {
+    now + meta.fresh.saturating_sub(meta.age_ms(now)).min(max_ttl_ms)
+}
+
+/// The bytes an entry is charged: its body and its header names and values.
+pub fn entry_size(headers: &http::HeaderMap, body: &[u8]) -> usize {
+    body.len() + headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum::<usize>()
+}
+
 impl<V: Clone> L1<V> {
     /// An empty cache holding at most `max_bytes`, entries of at most `max_entry_bytes`.
     pub fn new(max_bytes: usize, max_entry_bytes: usize) -> Self {
@@ -124,5 +135,15 @@ mod tests {
         l1.insert("a".into(), 2, 50, 10, 0);
         assert_eq!(l1.bytes(), 50);
         assert_eq!(l1.get("a", 0), Some(2));
+    }
+
+    #[test]
+    fn entries_leave_at_freshness_end_or_the_cap() {
+        let meta = crate::cache::meta::CacheMeta { v: crate::cache::meta::META_VERSION, status: 200, stored_at: 0, initial_age: 0, fresh: 10_000, swr: 0, sie: 0, revalidate: false, must_revalidate: false, tags: vec![], vary: vec![], path: "/".into(), rule: "r".into(), index: false };
+        assert_eq!(entry_expiry(&meta, 1_000, 5_000), 6_000, "capped");
+        assert_eq!(entry_expiry(&meta, 8_000, 5_000), 10_000, "its freshness ends first");
+        assert_eq!(entry_expiry(&meta, 20_000, 5_000), 20_000, "stale: gone at once");
+        let h = crate::test_support::headers(&[("etag", "\"e\"")]);
+        assert_eq!(entry_size(&h, b"abc"), 3 + 4 + 3);
     }
 }

@@ -66,9 +66,8 @@ pub fn l1_get(settings: &L1Settings, primary: &str, request: &HeaderMap, now: u6
 
 /// Keeps a small fresh entry in L1 until its freshness ends or the L1 TTL cap, whichever is first.
 pub fn l1_put(settings: &L1Settings, primary: &str, request: &HeaderMap, entry: L1Entry, now: u64) {
-    let fresh_left = entry.meta.fresh.saturating_sub(entry.meta.age_ms(now));
-    let expires = now + fresh_left.min(settings.max_ttl.as_millis() as u64);
-    let size = entry.body.len() + entry.headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum::<usize>();
+    let expires = crate::cache::l1::entry_expiry(&entry.meta, now, settings.max_ttl.as_millis() as u64);
+    let size = crate::cache::l1::entry_size(&entry.headers, &entry.body);
     with_l1(settings, |l1| {
         if !entry.meta.vary.is_empty() {
             let index = CacheMeta { index: true, ..entry.meta.clone() };

@@ -26,6 +26,7 @@ const edge = await startWrangler('target/bench/edge.wrangler.toml', origin.url, 
 const edgeNoL1 = await startWrangler('target/bench/no-l1.wrangler.toml', origin.url, '/__edgelayer/health');
 const base = await startWrangler('tests/bench/passthrough/wrangler.toml', origin.url, '/healthz');
 const jsCache = await startWrangler('tests/bench/cache-api/wrangler.toml', origin.url, '/healthz');
+const ceiling = await startWrangler('tests/bench/static/wrangler.toml', origin.url, '/');
 const old = before ? await startWrangler('target/bench/before.wrangler.toml', origin.url, '/__edgelayer/health') : null;
 
 const page = await (await fetch(edge.url + '/')).text();
@@ -43,6 +44,7 @@ const scenarios = [
   { name: 'edgelayer hit (L1)', url: edge.url + css },
   { name: 'edgelayer hit (Cache API, L1 off)', url: edgeNoL1.url + css },
   { name: 'JS Cache API worker hit', url: jsCache.url + css },
+  { name: 'JS static answer (no I/O: the ceiling)', url: ceiling.url + '/' },
   { name: 'passthrough (same URL)', url: base.url + css },
   { name: 'edgelayer miss (no-store)', url: edge.url + miss },
   { name: 'passthrough miss URL', url: base.url + miss },
@@ -54,6 +56,7 @@ console.log(`\nwrk -t1 -c16, medians of ${process.env.ROUNDS ?? 3} interleaved $
 console.log(table(rows, {
   'edgelayer hit (L1)': 'JS Cache API worker hit',
   'edgelayer hit (Cache API, L1 off)': 'JS Cache API worker hit',
+  'JS static answer (no I/O: the ceiling)': 'JS Cache API worker hit',
   'edgelayer miss (no-store)': 'passthrough miss URL',
   'before: hit (L1)': 'JS Cache API worker hit',
   'before: miss (no-store)': 'passthrough miss URL',
