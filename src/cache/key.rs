@@ -96,10 +96,45 @@ pub fn variant_key(primary: &str, vary: &[String], headers: &HeaderMap) -> Strin
     format!("{primary}{sep}{VARIANT_PARAM}={}", short_hash(&parts))
 }
 
+/// Whether a response varies on the encoding alone (the edge adds `Vary: Accept-Encoding` to
+/// every compressible response, so most stored text does). Such an entry has exactly two
+/// possible variant keys ([`encoding_variant_keys`]), which lets a lookup read the variant
+/// directly and a write, a purge or a changed `Vary` delete every variant.
+pub fn varies_on_encoding_only(vary: &[String]) -> bool {
+    vary.len() == 1 && vary[0] == "accept-encoding"
+}
+
+/// The two variant keys of an entry that varies on the encoding alone: the brotli and the
+/// identity copy (gzip clients share identity: [`normalize_vary_value`]).
+pub fn encoding_variant_keys(primary: &str) -> [String; 2] {
+    let vary = ["accept-encoding".to_owned()];
+    let with = |coding: &'static str| {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::ACCEPT_ENCODING, http::HeaderValue::from_static(coding));
+        variant_key(primary, &vary, &h)
+    };
+    [with("br"), with("identity")]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[test]
+    fn encoding_variants_are_the_two_stored_copies() {
+        let vary = ["accept-encoding".to_owned()];
+        let [br, identity] = encoding_variant_keys("https://x/a?b=1");
+        let mut h = HeaderMap::new();
+        h.insert("accept-encoding", HeaderValue::from_static("gzip, deflate, br"));
+        assert_eq!(variant_key("https://x/a?b=1", &vary, &h), br);
+        assert_eq!(variant_key("https://x/a?b=1", &vary, &HeaderMap::new()), identity);
+        h.insert("accept-encoding", HeaderValue::from_static("gzip"));
+        assert_eq!(variant_key("https://x/a?b=1", &vary, &h), identity, "gzip clients share identity");
+        assert!(varies_on_encoding_only(&vary));
+        assert!(!varies_on_encoding_only(&["accept-encoding".to_owned(), "accept-language".to_owned()]));
+        assert!(!varies_on_encoding_only(&[]));
+    }
 
     fn spec(query: QueryKey, sort: bool) -> CacheKeySpec {
         CacheKeySpec { query, sort_query: sort, ..Default::default() }

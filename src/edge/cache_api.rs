@@ -39,6 +39,26 @@ thread_local! {
     static BANS: RefCell<Option<(u64, Rc<Vec<Ban>>)>> = const { RefCell::new(None) };
     static INFLIGHT: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
     static HIT_FOR_PASS: RefCell<std::collections::HashMap<String, u64>> = RefCell::new(std::collections::HashMap::new());
+    /// Primary keys known (from an index read or a put in this isolate) to vary on the encoding
+    /// alone: their variant is read directly, one Cache API read instead of two.
+    static ENCODING_ONLY: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+/// Most primary keys remembered as varying on the encoding alone (the set is cleared when full).
+const MAX_ENCODING_ONLY: usize = 10_000;
+
+fn remember_vary(primary: &str, vary: &[String]) {
+    ENCODING_ONLY.with(|m| {
+        let mut m = m.borrow_mut();
+        if crate::cache::key::varies_on_encoding_only(vary) {
+            if m.len() >= MAX_ENCODING_ONLY {
+                m.clear();
+            }
+            m.insert(primary.to_owned());
+        } else {
+            m.remove(primary);
+        }
+    });
 }
 
 fn with_l1<T>(settings: &L1Settings, f: impl FnOnce(&mut L1<Rc<L1Entry>>) -> T) -> Option<T> {
@@ -129,7 +149,21 @@ async fn get_entry(key: &str, range: Option<&str>) -> Result<Option<(CacheMeta, 
 /// `range`: the platform cuts this byte range from the body found. The primary key is read
 /// whole first: it may be a variant index (an empty body no range fits).
 pub async fn lookup(primary: &str, request: &HeaderMap, bans: &[Ban], range: Option<&str>) -> Result<Lookup> {
+    // Known to vary on the encoding alone: read the variant directly. Every write, purge or
+    // change of `Vary` deletes both such variants with the index, so one found is current.
+    if ENCODING_ONLY.with(|m| m.borrow().contains(primary)) {
+        let key = variant_key(primary, &["accept-encoding".to_owned()], request);
+        if let Some((meta, headers, res)) = get_entry(&key, range).await? {
+            if crate::cache::key::varies_on_encoding_only(&meta.vary) {
+                if crate::cache::bans::is_banned(bans, &meta) {
+                    return Ok(Lookup::Miss { vary_miss: false });
+                }
+                return Ok(Lookup::Found(Found { meta, headers, response: res }));
+            }
+        }
+    }
     let Some((meta, headers, res)) = get_entry(primary, None).await? else { return Ok(Lookup::Miss { vary_miss: false }) };
+    remember_vary(primary, &meta.vary);
     let (meta, headers, res) = if meta.index {
         match get_entry(&variant_key(primary, &meta.vary, request), range).await? {
             Some(found) => found,
@@ -154,6 +188,14 @@ pub async fn lookup(primary: &str, request: &HeaderMap, bans: &[Ban], range: Opt
 pub async fn put(primary: &str, request: &HeaderMap, meta: &CacheMeta, headers: &HeaderMap, body: ResponseBody, storage_ttl: u64) -> Result<()> {
     let cache = Cache::default();
     let key = variant_key(primary, &meta.vary, request);
+    if !meta.vary.is_empty() && !crate::cache::key::varies_on_encoding_only(&meta.vary) {
+        // `Vary` changed from the encoding alone to more: the encoding-only copies must not be
+        // read directly any more.
+        for old in crate::cache::key::encoding_variant_keys(primary) {
+            cache.delete(old.as_str(), true).await?;
+        }
+    }
+    remember_vary(primary, &meta.vary);
     let stored = to_storage(headers, meta, storage_ttl);
     let res = Response::builder().with_status(200).with_headers(to_headers(&stored)?).body(body);
     cache.put(key.as_str(), res).await?;
@@ -166,9 +208,15 @@ pub async fn put(primary: &str, request: &HeaderMap, meta: &CacheMeta, headers: 
     Ok(())
 }
 
-/// Deletes the entry (or variant index) at a primary key.
+/// Deletes the entry (or variant index) at a primary key, and both encoding variants (which a
+/// lookup may read directly).
 pub async fn delete(primary: &str) -> Result<()> {
-    Cache::default().delete(primary, true).await.map(|_| ())
+    let cache = Cache::default();
+    cache.delete(primary, true).await?;
+    for key in crate::cache::key::encoding_variant_keys(primary) {
+        cache.delete(key.as_str(), true).await?;
+    }
+    Ok(())
 }
 
 /// The ban list, re-read from KV at most every `refresh_ms`.

@@ -134,7 +134,7 @@ async fn send(inc: &Incoming, config: &EdgeConfig, up: &UpstreamRequest, make: i
             return Ok(res);
         }
         tried.push(choice.index);
-        if !with_local(config, |l| l.view.may_retry(up.retryable, tried.len())) {
+        if !with_local(config, |l| l.view.may_retry(up.retryable, tried.len(), attempt)) {
             // Every origin refusing now means the pool is down: 503 with Retry-After.
             if let Some(down) = with_local(config, |l| l.view.all_down(now)) {
                 return Err(EdgeError::AllDown { retry_after_secs: down.retry_after_secs(now) }.into());

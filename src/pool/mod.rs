@@ -208,9 +208,11 @@ impl PoolView {
     /// and origins whose breaker refuses. A due probe takes its breaker's half-open lease; any
     /// request may be the probe. When every untried origin's breaker refuses, the least
     /// recently failed one is tried anyway (as a probe): refusing everyone would turn an origin
-    /// that is back, or a breaker opened by a blip, into an outage. `Err` only when every
-    /// origin was tried already.
+    /// that is back, or a breaker opened by a blip, into an outage. When every origin was tried
+    /// (a retry in a pool of one), any may be chosen again.
     pub fn choose(&mut self, now: u64, tried: &[usize]) -> Result<Choice, AllDown> {
+        // Every origin tried already (a pool of one): the retry may go to any.
+        let tried = if (0..self.origins.len()).all(|i| tried.contains(&i)) { &[][..] } else { tried };
         let breakers = &self.breakers;
         let usable = |i: usize| !tried.contains(&i) && breakers[i].available(now);
         if let Some(index) = self.balancer.pick(&self.weights, usable) {
@@ -231,10 +233,14 @@ impl PoolView {
         }
     }
 
-    /// Whether a request that got no answer after `tried` attempts goes to one more origin:
-    /// only a retryable one, at most twice in all, and only while an untried origin is left.
-    pub fn may_retry(&self, retryable: bool, tried: usize) -> bool {
-        retryable && tried < 2 && tried < self.origins.len()
+    /// Whether a request that got no answer after `tried` attempts is sent once more: only a
+    /// retryable one, at most twice in all. The retry goes to another origin when there is one
+    /// ([`PoolView::choose`] skips the tried), else to the same one: a fresh connection, since
+    /// a pooled keep-alive connection the origin had just closed reads as no answer too.
+    /// A timeout is not retried on the same origin: it would only double the wait.
+    pub fn may_retry(&self, retryable: bool, tried: usize, attempt: Attempt) -> bool {
+        let same_origin = tried >= self.origins.len();
+        retryable && tried < 2 && !(same_origin && attempt == Attempt::TimedOut)
     }
 
     /// `Some` when every origin's breaker refuses at `now` (the pool is down: answer 503 with
@@ -338,7 +344,7 @@ mod tests {
         let first = pool.choose(0, &[]).unwrap();
         let retry = pool.choose(0, &[first.index]).unwrap();
         assert_ne!(first.index, retry.index);
-        assert_eq!(pool.choose(0, &[0, 1]), Err(AllDown { retry_at: 0 }));
+        assert_eq!(pool.choose(0, &[0, 1]).map(|c| c.probe), Ok(false), "every origin tried: any may take the retry");
         pool.record(0, false, 10);
         pool.record(0, false, 20);
         for _ in 0..10 {
@@ -352,7 +358,7 @@ mod tests {
         assert_eq!(pool.choose(50, &[]), Ok(Choice { index: 0, probe: true }));
         // ...and a retry goes to the other one; only when both were tried is there nothing left.
         assert_eq!(pool.choose(50, &[0]), Ok(Choice { index: 1, probe: true }));
-        assert_eq!(pool.choose(50, &[0, 1]), Err(AllDown { retry_at: 2_050 }));
+        assert!(pool.choose(50, &[0, 1]).is_ok(), "both tried: the least recently failed again");
         // Both forced probes failed: both re-open.
         pool.record(0, false, 60);
         pool.record(1, false, 60);
@@ -381,11 +387,13 @@ mod tests {
     #[test]
     fn retries_once_elsewhere_and_only_when_allowed() {
         let pool = PoolView::new(parse_origins("http://a, http://b, http://c").unwrap(), BreakerSettings::DEFAULT);
-        assert!(pool.may_retry(true, 1));
-        assert!(!pool.may_retry(true, 2), "two attempts at most");
-        assert!(!pool.may_retry(false, 1), "a POST is sent once");
-        let lone = PoolView::new(parse_origins("http://a").unwrap(), BreakerSettings::DEFAULT);
-        assert!(!lone.may_retry(true, 1), "nowhere else to go");
+        assert!(pool.may_retry(true, 1, Attempt::NoAnswer) && pool.may_retry(true, 1, Attempt::TimedOut));
+        assert!(!pool.may_retry(true, 2, Attempt::NoAnswer), "two attempts at most");
+        assert!(!pool.may_retry(false, 1, Attempt::NoAnswer), "a POST is sent once");
+        let mut lone = PoolView::new(parse_origins("http://a").unwrap(), BreakerSettings::DEFAULT);
+        assert!(lone.may_retry(true, 1, Attempt::NoAnswer), "once more, on a fresh connection");
+        assert!(!lone.may_retry(true, 1, Attempt::TimedOut), "a timeout would only double the wait");
+        assert_eq!(lone.choose(0, &[0]), Ok(Choice { index: 0, probe: false }));
     }
 
     #[test]
