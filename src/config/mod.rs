@@ -201,6 +201,10 @@ pub struct RawImages {
     pub signing_key_secret: Option<String>,
     /// On a decode or encode failure: `error` (default: 4xx/5xx) or `original` (the source bytes).
     pub onerror: Option<String>,
+    /// Off-ladder widths, heights and qualities: `snap` (default) or `strict` (400).
+    pub ladder: Option<String>,
+    /// Options not implemented here: `ignore` (default) or `reject` (400).
+    pub unknown_options: Option<String>,
 }
 
 /// Validated image settings.
@@ -259,7 +263,17 @@ impl ImageConfig {
         if raw.signing_key_secret.as_deref().is_some_and(str::is_empty) {
             return Err(invalid("images.signing_key_secret", "must not be empty".into()));
         }
-        Ok(Self { limits: crate::image::params::ImageLimits { widths, qualities, max_dimension }, settings, signing_key_secret: raw.signing_key_secret, onerror_original })
+        let ladder = match raw.ladder.as_deref().unwrap_or("snap") {
+            "snap" => crate::image::params::Ladder::Snap,
+            "strict" => crate::image::params::Ladder::Strict,
+            other => return Err(invalid("images.ladder", format!("{other:?} is not snap or strict"))),
+        };
+        let unknown = match raw.unknown_options.as_deref().unwrap_or("ignore") {
+            "ignore" => crate::image::params::UnknownOptions::Ignore,
+            "reject" => crate::image::params::UnknownOptions::Reject,
+            other => return Err(invalid("images.unknown_options", format!("{other:?} is not ignore or reject"))),
+        };
+        Ok(Self { limits: crate::image::params::ImageLimits { widths, qualities, max_dimension, ladder, unknown }, settings, signing_key_secret: raw.signing_key_secret, onerror_original })
     }
 }
 
@@ -475,6 +489,8 @@ mod tests {
             (serde_json::json!({ "avif_speed": 11 }), "images.avif_speed"),
             (serde_json::json!({ "jpeg_quality": 101 }), "images.jpeg_quality"),
             (serde_json::json!({ "onerror": "redirect" }), "images.onerror"),
+            (serde_json::json!({ "ladder": "loose" }), "images.ladder"),
+            (serde_json::json!({ "unknown_options": "maybe" }), "images.unknown_options"),
             (serde_json::json!({ "max_source_pixels": 0 }), "images.max_source_bytes"),
         ] {
             let err = EdgeConfig::from_vars(None, Some(serde_json::json!({ "images": bad }))).unwrap_err().to_string();

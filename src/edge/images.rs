@@ -6,7 +6,7 @@
 
 use super::cache_api;
 use super::context::{now_ms, Incoming};
-use super::error::EdgeResult;
+use super::error::{AppError, EdgeResult};
 use super::flow::{self, Looked};
 use super::origin;
 use super::response::{self, EdgeResponse, Outgoing};
@@ -20,6 +20,7 @@ use crate::image::negotiate::accept_bucket;
 use crate::image::process::{self, Outcome};
 use crate::image::request::ImageRequest;
 use crate::image::serve::{self, SourceVerdict};
+use crate::image::params::{ClientHints, FormatRequest, ImageParams};
 use crate::image::{params, sign};
 use crate::pipeline::fill::{self, Fill, ForRequest};
 use crate::pipeline::upstream::UpstreamPurpose;
@@ -29,10 +30,32 @@ use http::{header, HeaderValue};
 use std::rc::Rc;
 use worker::ResponseBody;
 
-/// Every image answer varies on `Accept` (the format negotiated).
-fn with_vary(mut res: EdgeResponse) -> Outgoing {
-    res.headers.append(header::VARY, HeaderValue::from_static("Accept"));
-    res.into()
+/// The headers every image answer carries: `Vary` (the format is negotiated, and `width=auto`
+/// reads client hints) and what was snapped or ignored in the URL.
+fn decorated(out: Outgoing, params: &ImageParams) -> Outgoing {
+    match out {
+        Outgoing::Edge(mut res) => {
+            res.headers.append(header::VARY, serve::vary(params.client_hints));
+            if let Some(note) = serve::options_note(&params.notes) {
+                res.headers.insert(serve::OPTIONS_HEADER, note);
+            }
+            Outgoing::Edge(res)
+        }
+        other => other,
+    }
+}
+
+/// `onerror=redirect`: a temporary redirect to the unresized source, never stored.
+fn redirect_to_source(inc: &Incoming, req: &ImageRequest) -> Outgoing {
+    let mut url = inc.url.clone();
+    url.set_path(&req.source_path);
+    url.set_query(req.source_query.as_deref());
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(url.as_str()) {
+        headers.insert(header::LOCATION, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    EdgeResponse::new(&inc.method, 302, headers, ResponseBody::Empty, false).into()
 }
 
 /// Serves an image request under its source path's rule (TTLs, tags, headers). `shared`:
@@ -41,18 +64,27 @@ pub async fn handle(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: I
     if !matches!(inc.method, http::Method::GET | http::Method::HEAD) {
         return Err(EdgeError::MethodNotAllowed { allow: "GET, HEAD" }.into());
     }
-    let params = params::parse(&req.options, &config.images.limits).map_err(|e| EdgeError::Client(400, e.to_string()))?;
+    let hints = ClientHints::from_headers(&inc.headers);
+    let params = params::parse_with_hints(&req.options, &config.images.limits, &hints).map_err(|e| EdgeError::Client(400, e.to_string()))?;
     if let (Some(secret), false) = (&config.images.signing_key_secret, req.auto) {
         let key = inc.env.secret(secret).map_err(|_| EdgeError::Internal(format!("image signing secret {secret} is not set")))?;
         if !sign::verify(key.to_string().as_bytes(), &inc.path, inc.url.query()) {
             return Err(EdgeError::Client(403, "missing or invalid image URL signature (sig)".into()).into());
         }
     }
+    match variant(config, inc, rule, &req, &params, shared).await {
+        Err(AppError(e)) if serve::redirects_on_error(params.onerror_redirect, e.status()) => Ok(redirect_to_source(inc, &req)),
+        other => other.map(|out| decorated(out, &params)),
+    }
+}
+
+/// The variant `params` asks for: from the cache, or made from the source and stored.
+async fn variant(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &ImageRequest, params: &ImageParams, shared: Result<(), NoCacheReason>) -> EdgeResult<Outgoing> {
     let accept = inc.accept().unwrap_or("").to_owned();
-    let key = image_key(inc.url.scheme(), &inc.host, &params::canonical(&params), &req.source(), accept_bucket(&accept));
+    let key = image_key(inc.url.scheme(), &inc.host, &params::canonical(params), &req.source(), accept_bucket(&accept));
     let guard = match shared {
         Ok(()) => match flow::fresh_or_lead(config, inc, rule, &key).await {
-            Looked::Fresh(res) => return Ok(with_vary(res)),
+            Looked::Fresh(res) => return Ok(res.into()),
             Looked::Miss(guard) => guard,
         },
         Err(_) => None,
@@ -95,7 +127,13 @@ pub async fn handle(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: I
     };
 
     let started = now_ms();
-    let outcome = process::process(&source_bytes, &params, &accept, &config.images.settings);
+    if params.format == FormatRequest::Json {
+        let json = process::describe_json(&source_bytes, params, &config.images.settings).map_err(|e| EdgeError::with_status(e.status(), e.to_string()))?;
+        let note = format!("source={};{} output=json ms={:.0}", serve::source_format_name(&headers), source_bytes.len(), now_ms() - started);
+        serve::output_headers(&mut headers, json.as_bytes(), HeaderValue::from_static("application/json"), true, &note);
+        return Ok(store_and_answer(config, inc, rule, req, key, headers, json.into_bytes(), shared, guard));
+    }
+    let outcome = process::process(&source_bytes, params, &accept, &config.images.settings);
     let ms = now_ms() - started;
     inc.timing.borrow_mut().transform = Some(("image", Some(ms)));
     let source_type = serve::source_format_name(&headers);
@@ -114,10 +152,17 @@ pub async fn handle(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: I
         super::observe::record(|s| s.record_saved(&rule.name, "image", source_len, body.len() as u64));
     }
     serve::output_headers(&mut headers, &body, media, encoded, &note);
+    Ok(store_and_answer(config, inc, rule, req, key, headers, body, shared, guard))
+}
+
+/// Plans the made variant like any origin answer, stores it in the background when allowed,
+/// and answers it.
+#[allow(clippy::too_many_arguments)]
+fn store_and_answer(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &ImageRequest, key: String, headers: http::HeaderMap, body: Vec<u8>, shared: Result<(), NoCacheReason>, guard: Option<cache_api::LeaderGuard>) -> Outgoing {
     let for_req = ForRequest { rule, path: &req.source_path, method: &http::Method::GET, headers: &inc.headers };
     let plan = fill::plan(for_req, 200, headers, now_ms() as u64, Fill::Cache { outcome: CacheOutcome::Miss, vary_miss: false, shared });
     if let Some(store) = plan.store.clone() {
         inc.bg.wait_until(cache_api::fill_in_background(config.l1, key, inc.headers.clone(), store, ResponseBody::Body(body.clone()), guard));
     }
-    Ok(with_vary(EdgeResponse::new(&inc.method, 200, plan.headers, ResponseBody::Body(body), plan.manual)))
+    EdgeResponse::new(&inc.method, 200, plan.headers, ResponseBody::Body(body), plan.manual).into()
 }

@@ -55,6 +55,10 @@ pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 /// `Permissions-Policy`: powerful features off unless a page needs them.
 pub const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()";
 
+/// `Accept-CH` on pages: asks browsers for the hints that `/cdn-cgi/image/width=auto` sizes
+/// images by (RFC 8942).
+pub const ACCEPT_CH: &str = "Sec-CH-DPR, Sec-CH-Width, Sec-CH-Viewport-Width";
+
 /// `Strict-Transport-Security`: one year, subdomains included (HTTPS only).
 pub const HSTS: &str = "max-age=31536000; includeSubDomains";
 
@@ -142,6 +146,10 @@ pub fn apply(policy: &HeaderPolicy, headers: &mut HeaderMap, https: bool, nonce:
             set(headers, p, "cross-origin-opener-policy", "same-origin");
             set(headers, p, "x-frame-options", "SAMEORIGIN");
             set(headers, p, "permissions-policy", PERMISSIONS_POLICY);
+            let page = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.trim_start().starts_with("text/html"));
+            if page {
+                set(headers, p, "accept-ch", ACCEPT_CH);
+            }
         }
     }
     let origin_csp = headers.contains_key(header::CONTENT_SECURITY_POLICY);
@@ -193,6 +201,11 @@ mod tests {
         assert!(plain.get("strict-transport-security").is_none(), "HSTS only on HTTPS");
         assert!(!plain["content-security-policy"].to_str().unwrap().contains("upgrade-insecure-requests"));
         assert_eq!(plain["server"], "edge", "a Server without a version stays");
+        assert!(plain.get("accept-ch").is_none(), "no content type: not a page");
+        let page = applied(&HeaderPolicy::default(), false, &[("content-type", "text/html; charset=utf-8")]);
+        assert_eq!(page["accept-ch"], ACCEPT_CH);
+        let own = applied(&HeaderPolicy::default(), false, &[("content-type", "text/html"), ("accept-ch", "DPR")]);
+        assert_eq!(own["accept-ch"], "DPR", "the origin's own Accept-CH stays");
     }
 
     #[test]

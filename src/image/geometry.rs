@@ -1,6 +1,6 @@
 //! Output geometry from the source size and the requested box, with Cloudflare's fit modes.
 
-use super::params::{Fit, ImageParams};
+use super::params::{Fit, Gravity, ImageParams};
 
 /// How to get from the source to the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,11 +47,19 @@ pub fn plan(sw: u32, sh: u32, p: &ImageParams) -> Geometry {
             let (cw, ch) = (w.max(g.scaled_width), h.max(g.scaled_height));
             Geometry { pad: Some((cw, ch, (cw - g.scaled_width) / 2, (ch - g.scaled_height) / 2)), ..g }
         }
+        Fit::Squeeze => Geometry { scaled_width: w, scaled_height: h, crop: None, pad: None },
         Fit::Cover | Fit::Crop => {
             let s = if p.fit == Fit::Crop { cover.min(1.0) } else { cover };
             let g = scale_to(s);
             let (cw, ch) = (w.min(g.scaled_width), h.min(g.scaled_height));
-            let crop = ((cw, ch) != (g.scaled_width, g.scaled_height)).then(|| ((g.scaled_width - cw) / 2, (g.scaled_height - ch) / 2, cw, ch));
+            // The crop keeps the gravity point where it is in the frame (`Auto` is decided on
+            // the pixels, by the pipeline; the centre stands in here).
+            let (gx, gy) = match p.gravity {
+                Gravity::Point(x, y) => (u64::from(x.min(1000)), u64::from(y.min(1000))),
+                Gravity::Centre | Gravity::Auto => (500, 500),
+            };
+            let at = |spare: u32, g: u64| ((u64::from(spare) * g + 500) / 1000) as u32;
+            let crop = ((cw, ch) != (g.scaled_width, g.scaled_height)).then(|| (at(g.scaled_width - cw, gx), at(g.scaled_height - ch, gy), cw, ch));
             Geometry { crop, ..g }
         }
     }

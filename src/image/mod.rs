@@ -4,11 +4,14 @@
 //! decode → resize → encode pipeline that never returns more bytes than the source
 //! ([`process`]). Pure: the Worker glue fetches the source and caches the variant.
 
+pub mod colour;
 pub mod exif;
 pub mod geometry;
+pub mod icc;
 pub mod negotiate;
 pub mod params;
 pub mod process;
 pub mod request;
+pub mod saliency;
 pub mod serve;
 pub mod sign;

@@ -73,7 +73,7 @@ pub fn candidates(request: FormatRequest, accept: &str, source: OutputFormat, ha
         FormatRequest::Webp => out.push(OutputFormat::Webp),
         FormatRequest::Jpeg if !has_alpha => out.push(OutputFormat::Jpeg),
         FormatRequest::Png | FormatRequest::Jpeg => out.push(OutputFormat::Png),
-        FormatRequest::Auto => {
+        FormatRequest::Auto | FormatRequest::Json => {
             if accepts(accept, OutputFormat::Avif) {
                 out.push(OutputFormat::Avif);
             }
@@ -89,6 +89,13 @@ pub fn candidates(request: FormatRequest, accept: &str, source: OutputFormat, ha
         out.push(last);
     }
     out
+}
+
+/// Whether the client takes `format` as the URL's own bytes: listed, or matched by `image/*`
+/// or `*/*` (unlike [`accepts`], where wildcards do not opt in to a format the edge would
+/// choose), or sent no `Accept` at all.
+pub fn accepts_as_original(accept: &str, format: OutputFormat) -> bool {
+    accept.trim().is_empty() || q_for(accept, format.media_type()) > 0.0
 }
 
 /// The `Accept` bucket for the cache key: which modern formats the client takes. Four values

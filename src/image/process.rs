@@ -6,7 +6,7 @@
 use super::exif;
 use super::geometry::{self, Geometry};
 use super::negotiate::{self, OutputFormat};
-use super::params::{ImageParams, Metadata};
+use super::params::{Fit, Flip, Gravity, ImageParams, Metadata};
 use image::codecs::avif::AvifEncoder;
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
@@ -57,6 +57,13 @@ pub enum ImageError {
     /// The source claims a supported format but does not decode.
     #[error("the source image could not be decoded: {0}")]
     Decode(String),
+    /// The source ends before its image data does (a JPEG without its end marker): decoding it
+    /// would give a partly grey picture.
+    #[error("the source image is truncated")]
+    Truncated,
+    /// An AVIF source and a client that does not take AVIF: no AVIF decoder fits the worker.
+    #[error("the source is AVIF, which this edge passes through but cannot decode; ask with an Accept that takes image/avif")]
+    AvifSource,
     /// An encoder failed.
     #[error("the image could not be encoded: {0}")]
     Encode(String),
@@ -67,8 +74,8 @@ impl ImageError {
     pub fn status(&self) -> u16 {
         match self {
             Self::SourceTooLarge(..) | Self::TooManyPixels(..) => 413,
-            Self::Unsupported => 415,
-            Self::Decode(_) => 422,
+            Self::Unsupported | Self::AvifSource => 415,
+            Self::Decode(_) | Self::Truncated => 422,
             Self::Encode(_) => 500,
         }
     }
@@ -160,13 +167,37 @@ pub fn probe(source: &[u8], settings: &ImageSettings) -> Result<Probe, ImageErro
     let reader = ImageReader::new(Cursor::new(source)).with_guessed_format().map_err(|e| ImageError::Decode(e.to_string()))?;
     let format = match reader.format() {
         Some(f @ (ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Gif | ImageFormat::WebP)) => f,
+        Some(ImageFormat::Avif) => return Err(ImageError::AvifSource),
+        _ if is_avif(source) => return Err(ImageError::AvifSource),
         _ => return Err(ImageError::Unsupported),
     };
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(source) {
+        return Err(ImageError::Truncated);
+    }
     let (width, height) = reader.into_dimensions().map_err(|e| ImageError::Decode(e.to_string()))?;
     if u64::from(width) * u64::from(height) > settings.max_source_pixels {
         return Err(ImageError::TooManyPixels(width, height, settings.max_source_pixels));
     }
     Ok(Probe { format, width, height })
+}
+
+/// Whether the bytes are an AVIF file (an ISO-BMFF `ftyp` box with an AVIF brand).
+fn is_avif(source: &[u8]) -> bool {
+    source.get(4..8) == Some(b"ftyp") && source.get(8..source.len().min(64)).is_some_and(|b| b.windows(4).any(|w| w == b"avif" || w == b"avis"))
+}
+
+/// Whether a JPEG has its end-of-image marker after its last start-of-scan: a file cut inside
+/// its image data decodes without error into a partly grey picture, so the cut is caught here.
+/// (`FF D9` cannot occur inside entropy-coded data, where every `FF` is followed by `00` or a
+/// restart marker; an EXIF thumbnail's own markers come before the main scans.)
+fn jpeg_is_complete(source: &[u8]) -> bool {
+    let last_sos = source.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    let last_eoi = source.windows(2).rposition(|w| w == [0xFF, 0xD9]);
+    match (last_sos, last_eoi) {
+        (Some(sos), Some(eoi)) => eoi > sos,
+        (None, _) => true, // cut inside the headers: the decoder reports that itself
+        (Some(_), None) => false,
+    }
 }
 
 /// Whether the source holds more than one frame (GIF, APNG, animated WebP).
@@ -233,7 +264,8 @@ fn normalise(image: DynamicImage) -> DynamicImage {
 /// Resizes as planned, with a Lanczos3 convolution in `fast_image_resize` (8-bit
 /// intermediates: memory stays near the size of the output, where the `image` crate's own
 /// resize holds a 16-byte-per-pixel float copy), then crops or pads.
-fn resize(image: DynamicImage, plan: &Geometry, background: [u8; 4]) -> Result<DynamicImage, ImageError> {
+fn resize(image: DynamicImage, plan: &mut Geometry, params: &ImageParams) -> Result<DynamicImage, ImageError> {
+    let background = params.background;
     let mut out = image;
     if (plan.scaled_width, plan.scaled_height) != (out.width(), out.height()) {
         let mut dst = DynamicImage::new(plan.scaled_width, plan.scaled_height, out.color());
@@ -242,6 +274,7 @@ fn resize(image: DynamicImage, plan: &Geometry, background: [u8; 4]) -> Result<D
         out = dst;
     }
     if let Some((x, y, cw, ch)) = plan.crop {
+        let (x, y) = if params.gravity == Gravity::Auto && matches!(params.fit, Fit::Cover | Fit::Crop) { super::saliency::best_crop(&out, cw, ch) } else { (x, y) };
         out = out.crop_imm(x, y, cw, ch);
     }
     if let Some((cw, ch, x, y)) = plan.pad {
@@ -326,12 +359,6 @@ fn flatten(image: &DynamicImage) -> image::RgbImage {
     })
 }
 
-/// Whether an ICC profile is sRGB, by its description (every common sRGB profile names itself
-/// "sRGB"; wide-gamut ones say "Display P3", "Adobe RGB", ...).
-fn is_srgb_profile(icc: &[u8]) -> bool {
-    icc.windows(4).any(|w| w == b"sRGB") || icc.windows(8).any(|w| w == b"s\0R\0G\0B\0")
-}
-
 fn source_format(format: ImageFormat) -> OutputFormat {
     match format {
         ImageFormat::Jpeg => OutputFormat::Jpeg,
@@ -348,8 +375,8 @@ pub struct Prepared {
     pub probe: Probe,
     /// Source dimensions after orientation.
     pub source: (u32, u32),
-    /// The source's ICC profile, carried over where the format allows.
-    pub icc: Option<Vec<u8>>,
+    /// What became of the source's colour profile (outputs carry none: they are sRGB).
+    pub colour: super::icc::Conversion,
     /// The EXIF block to write (`metadata` option), if any.
     pub exif: Option<Vec<u8>>,
 }
@@ -361,40 +388,92 @@ pub fn prepare(source: &[u8], params: &ImageParams, settings: &ImageSettings) ->
         return Ok(None);
     }
     let Decoded { image, icc, exif } = decode(source, &probe)?;
+    let mut image = normalise(image);
+    let colour = super::icc::to_srgb(&mut image, icc.as_deref());
+    // Rotation and mirroring come first: the requested box is for the turned image.
+    image = match params.rotate {
+        90 => image.rotate90(),
+        180 => image.rotate180(),
+        270 => image.rotate270(),
+        _ => image,
+    };
+    image = match params.flip {
+        Flip::None => image,
+        Flip::Horizontal => image.fliph(),
+        Flip::Vertical => image.flipv(),
+        Flip::Both => image.fliph().flipv(),
+    };
     let src_dims = (image.width(), image.height());
-    let image = normalise(image);
-    let plan = geometry::plan(src_dims.0, src_dims.1, params);
-    let image = resize(image, &plan, params.background)?;
+    let mut plan = geometry::plan(src_dims.0, src_dims.1, params);
+    let image = resize(image, &mut plan, params)?;
+    let image = match params.blur {
+        Some(b) => image.blur(f32::from(b) / 2.0),
+        None => image,
+    };
+    let image = match params.sharpen {
+        // Cloudflare's 0..10 onto an unsharp mask: radius up to 2.5 px, no threshold.
+        Some(s) => image.unsharpen(f32::from(s) / 40.0 + 0.5, 0),
+        None => image,
+    };
     let exif = match params.metadata {
         Metadata::None => None,
         Metadata::Copyright => exif.as_deref().and_then(|e| exif::keep(e, exif::COPYRIGHT_TAGS)),
         Metadata::Keep => exif.as_deref().and_then(|e| exif::keep(e, exif::KEEP_TAGS)),
     };
-    Ok(Some(Prepared { image, probe, source: src_dims, icc, exif }))
+    Ok(Some(Prepared { image, probe, source: src_dims, colour, exif }))
+}
+
+/// The `format=json` answer, Cloudflare's shape: the output size the options give and what the
+/// source is (`{"width","height","original":{"file_size","width","height","format"}}`). Read
+/// from the header and the EXIF orientation only: no pixel is decoded.
+pub fn describe_json(source: &[u8], params: &ImageParams, settings: &ImageSettings) -> Result<String, ImageError> {
+    let probe = probe(source, settings)?;
+    let err = |e: image::ImageError| ImageError::Decode(e.to_string());
+    let mut reader = ImageReader::new(Cursor::new(source));
+    reader.set_format(probe.format);
+    let orientation = reader.into_decoder().map_err(err)?.orientation().map_err(err)?;
+    let turned = |(w, h): (u32, u32), quarter: bool| if quarter { (h, w) } else { (w, h) };
+    use image::metadata::Orientation::{Rotate270, Rotate270FlipH, Rotate90, Rotate90FlipH};
+    let oriented = turned((probe.width, probe.height), matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH));
+    let (sw, sh) = turned(oriented, params.rotate % 180 == 90);
+    let plan = geometry::plan(sw, sh, params);
+    let (width, height) = match (plan.pad, plan.crop) {
+        (Some((w, h, ..)), _) => (w, h),
+        (None, Some((_, _, w, h))) => (w, h),
+        (None, None) => (plan.scaled_width, plan.scaled_height),
+    };
+    let media = probe.format.to_mime_type();
+    Ok(format!(r#"{{"width":{width},"height":{height},"original":{{"file_size":{},"width":{},"height":{},"format":"{media}"}}}}"#, source.len(), oriented.0, oriented.1))
 }
 
 /// Runs the pipeline. `accept` is the client's `Accept` header ("" when absent).
 pub fn process(source: &[u8], params: &ImageParams, accept: &str, settings: &ImageSettings) -> Result<Outcome, ImageError> {
-    let Some(Prepared { image, probe, source: src_dims, icc, exif }) = prepare(source, params, settings)? else {
+    let prepared = match prepare(source, params, settings) {
+        // No AVIF decoder fits the worker: the source itself goes to a client that takes it.
+        Err(ImageError::AvifSource) if negotiate::accepts_as_original(accept, OutputFormat::Avif) => return Ok(Outcome::Original { reason: "avif source (passed through)", tried: Vec::new() }),
+        other => other?,
+    };
+    let Some(Prepared { image, probe, source: src_dims, colour: _, exif }) = prepared else {
         return Ok(Outcome::Original { reason: "animated", tried: Vec::new() });
     };
     let (width, height) = (image.width(), image.height());
     let has_alpha = image.color().has_alpha();
     let src_fmt = source_format(probe.format);
     let mut formats = negotiate::candidates(params.format, accept, src_fmt, has_alpha);
-    // AVIF is expensive (capped by size) and cannot carry an ICC profile here: a source with
-    // a non-sRGB profile (Display P3, Adobe RGB) would change colour, so it gets no AVIF.
-    formats.retain(|f| *f != OutputFormat::Avif || (width.max(height) <= settings.avif_max_side && icc.as_deref().is_none_or(is_srgb_profile)));
+    // AVIF is expensive: capped by size (every source is sRGB by now, so colour is no bar).
+    formats.retain(|f| *f != OutputFormat::Avif || width.max(height) <= settings.avif_max_side);
     if formats.is_empty() {
         formats.push(if has_alpha { OutputFormat::Png } else { OutputFormat::Jpeg });
     }
-    // GIFs are read by every client; other sources only when the client takes their format.
-    let original_ok = probe.format == ImageFormat::Gif || negotiate::accepts(accept, src_fmt);
+    // The original may answer whenever the client takes its type, wildcards included (they
+    // name the URL's own type as much as any): then nothing larger than the source goes out.
+    // GIFs are read by every client.
+    let original_ok = probe.format == ImageFormat::Gif || negotiate::accepts_as_original(accept, src_fmt);
 
     let mut best: Option<(Vec<u8>, OutputFormat)> = None;
     let mut tried = Vec::new();
     for format in formats {
-        let bytes = encode(&image, format, params.quality, settings, icc.as_deref(), exif.as_deref())?;
+        let bytes = encode(&image, format, params.quality, settings, None, exif.as_deref())?;
         tried.push(Tried { format, bytes: bytes.len() });
         if best.as_ref().is_none_or(|(b, _)| bytes.len() < b.len()) {
             best = Some((bytes, format));
@@ -412,11 +491,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn srgb_profiles_are_recognised_by_name() {
-        assert!(is_srgb_profile(b"....desc....sRGB IEC61966-2.1...."));
-        assert!(is_srgb_profile(b"mluc....s\0R\0G\0B\0"), "UTF-16 descriptions (v4 profiles)");
-        assert!(!is_srgb_profile(b"....desc....Display P3...."));
-        assert!(!is_srgb_profile(b""));
+    fn truncated_jpegs_and_avif_sources_are_recognised() {
+        assert!(jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0xD9]));
+        assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 3]), "cut inside the scan");
+        assert!(!jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xD9, 0xFF, 0xDA, 1]), "a thumbnail's end marker does not count");
+        assert!(jpeg_is_complete(&[0xFF, 0xD8, 0xFF, 0xE0]), "cut in the headers: the decoder says so");
+        assert!(is_avif(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1"));
+        assert!(!is_avif(b"\0\0\0\x1cftypisom\0\0\0\0mp41"));
+        assert_eq!(ImageError::Truncated.status(), 422);
+        assert_eq!(ImageError::AvifSource.status(), 415);
     }
 
     #[test]
@@ -427,6 +510,19 @@ mod tests {
         let orig = Outcome::Original { reason: "animated", tried: Vec::new() };
         assert_eq!(orig.describe("gif", 700, 0.0), "original=gif;700 reason=\"animated\" tried= ms=0");
         assert_eq!(describe_error(&ImageError::Unsupported, "svg+xml", 10, 1.0), "original=svg+xml;10 error=\"the source is not a JPEG, PNG, GIF or WebP image\" ms=1");
+    }
+
+    #[test]
+    fn json_describes_the_output_without_decoding() {
+        let mut png = Vec::new();
+        DynamicImage::new_rgb8(600, 400).write_to(&mut Cursor::new(&mut png), ImageFormat::Png).unwrap();
+        let limits = crate::image::params::ImageLimits::default();
+        let p = crate::image::params::parse("width=256,format=json", &limits).unwrap();
+        let json = describe_json(&png, &p, &ImageSettings::default()).unwrap();
+        assert_eq!(json, format!(r#"{{"width":256,"height":171,"original":{{"file_size":{},"width":600,"height":400,"format":"image/png"}}}}"#, png.len()));
+        let turned = crate::image::params::parse("width=96,rotate=90,fit=pad,height=96,format=json", &limits).unwrap();
+        assert!(describe_json(&png, &turned, &ImageSettings::default()).unwrap().starts_with(r#"{"width":96,"height":96,"original":{"file_size"#));
+        assert_eq!(describe_json(b"not an image", &p, &ImageSettings::default()), Err(ImageError::Unsupported));
     }
 
     #[test]

@@ -9,6 +9,9 @@ use sha2::{Digest, Sha256};
 /// The response header that says what was done.
 pub const IMAGE_HEADER: &str = "x-edgelayer-image";
 
+/// The response header that says which URL options were snapped to the ladder or ignored.
+pub const OPTIONS_HEADER: &str = "x-edgelayer-image-options";
+
 /// Headers of the source that a new encoding does not inherit (the original bytes keep them).
 const SOURCE_ONLY: [HeaderName; 6] = [header::CONTENT_LENGTH, header::CONTENT_TYPE, header::CONTENT_ENCODING, header::ETAG, header::LAST_MODIFIED, header::CONTENT_RANGE];
 
@@ -72,6 +75,32 @@ pub fn output_headers(headers: &mut HeaderMap, body: &[u8], media: HeaderValue, 
     }
 }
 
+/// The `Vary` value of an image answer: `Accept` always (the format is negotiated), and the
+/// client-hint headers when `width=auto` read them.
+pub fn vary(client_hints: bool) -> HeaderValue {
+    if client_hints {
+        HeaderValue::from_static("Accept, Sec-CH-Width, Sec-CH-Viewport-Width, Viewport-Width, Sec-CH-DPR, DPR")
+    } else {
+        HeaderValue::from_static("Accept")
+    }
+}
+
+/// The `X-Edgelayer-Image-Options` value for the notes [`super::params::parse`] left; `None`
+/// when the URL was taken as written.
+pub fn options_note(notes: &[String]) -> Option<HeaderValue> {
+    if notes.is_empty() {
+        return None;
+    }
+    HeaderValue::from_str(&notes.join("; ")).ok()
+}
+
+/// Whether an error answer becomes a redirect to the source (`onerror=redirect`, Cloudflare's
+/// option): for failures to produce the image (too large, undecodable, a failing source), not
+/// for a refused request (400, 403, 405) or a source that is not there (404, 410).
+pub fn redirects_on_error(onerror_redirect: bool, status: u16) -> bool {
+    onerror_redirect && !matches!(status, 400 | 403 | 404 | 405 | 410)
+}
+
 /// The source's format for the note (`jpeg`, `png`, ...).
 pub fn source_format_name(headers: &HeaderMap) -> String {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map_or("unknown", |t| t.split(';').next().unwrap_or(t).trim().trim_start_matches("image/")).to_owned()
@@ -98,6 +127,16 @@ mod tests {
         assert_eq!(e.status(), 502);
         assert!(too_large(true, false, 10, 5).is_ok() && too_large(false, true, 10, 5).is_ok());
         assert_eq!(too_large(false, false, 10, 5).unwrap_err().status(), 413);
+    }
+
+    #[test]
+    fn vary_notes_and_redirects() {
+        assert_eq!(vary(false), "Accept");
+        assert!(vary(true).to_str().unwrap().contains("Sec-CH-Width"));
+        assert!(options_note(&[]).is_none());
+        assert_eq!(options_note(&["w=300 snapped to 256".into(), "trim ignored".into()]).unwrap(), "w=300 snapped to 256; trim ignored");
+        assert!(redirects_on_error(true, 413) && redirects_on_error(true, 422) && redirects_on_error(true, 502));
+        assert!(!redirects_on_error(true, 403) && !redirects_on_error(true, 404) && !redirects_on_error(false, 422));
     }
 
     #[test]

@@ -84,6 +84,8 @@ async fn respond(State(state): State<AppState>, req: Request) -> Result<Response
                     Some("png") => "image/png",
                     Some("jpg") => "image/jpeg",
                     Some("gif") => "image/gif",
+                    Some("webp") => "image/webp",
+                    Some("avif") => "image/avif",
                     _ => "application/octet-stream",
                 };
                 headers.insert(0, (HeaderName::from_static("content-type"), HeaderValue::from_static(media)));

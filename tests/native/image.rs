@@ -152,3 +152,70 @@ fn fit_modes_produce_the_box() {
     let corner = img.get_pixel(0, 0).0;
     assert!(corner[0] > 200 && corner[1] < 60 && corner[2] < 60, "padding is the background: {corner:?}");
 }
+
+#[test]
+fn a_jpeg_cut_inside_its_scan_is_refused_not_served_grey() {
+    let cut = run("fixtures/images/cut.jpg", "w=256", LEGACY).map(|_| ()).unwrap_err();
+    assert_eq!((cut.clone(), cut.status()), (ImageError::Truncated, 422));
+}
+
+#[test]
+fn webp_with_alpha_keeps_its_transparency_in_every_output() {
+    for (accept, want) in [("image/webp,*/*", OutputFormat::Webp), (LEGACY, OutputFormat::Png)] {
+        let outcome = run("fixtures/images/alpha.webp", "w=128,f=auto", accept).unwrap();
+        let (bytes, format, w, h) = encoded(outcome);
+        assert_eq!((format, w, h), (want, 128, 96), "{accept}");
+        let img = image::load_from_memory(&bytes).unwrap().to_rgba8();
+        assert_eq!(img.get_pixel(0, 0).0[3], 0, "{accept}: the corner stays clear");
+        assert_eq!(img.get_pixel(64, 48).0[3], 255, "{accept}: the disc stays opaque");
+    }
+}
+
+#[test]
+fn animated_gif_passes_through_or_gives_its_first_frame() {
+    assert!(matches!(run("fixtures/images/animated.gif", "w=64", CHROME).unwrap(), Outcome::Original { reason: "animated", .. }));
+    let (bytes, _, w, h) = encoded(run("fixtures/images/animated.gif", "w=64,anim=false", LEGACY).unwrap());
+    assert_eq!((w, h), (64, 48));
+    assert!(image::load_from_memory(&bytes).is_ok());
+}
+
+#[test]
+fn avif_sources_go_through_to_clients_that_take_them() {
+    assert!(matches!(run("fixtures/images/photo.avif", "w=256", CHROME).unwrap(), Outcome::Original { reason: "avif source (passed through)", .. }));
+    let refused = run("fixtures/images/photo.avif", "w=256", "image/webp,image/png").unwrap_err();
+    assert_eq!((refused.clone(), refused.status()), (ImageError::AvifSource, 415));
+}
+
+/// Mean absolute difference between horizontally neighbouring pixels: detail left.
+fn detail(img: &DynamicImage) -> f64 {
+    let g = img.to_luma8();
+    let (w, h) = g.dimensions();
+    let sum: u64 = (0..h).flat_map(|y| (1..w).map(move |x| (x, y))).map(|(x, y)| u64::from(g.get_pixel(x, y).0[0].abs_diff(g.get_pixel(x - 1, y).0[0]))).sum();
+    sum as f64 / f64::from((w - 1) * h)
+}
+
+#[test]
+fn rotate_flip_blur_sharpen_and_gravity() {
+    let (_, _, w, h) = encoded(run("site/img/coffee.jpg", "w=256,rotate=90", LEGACY).unwrap());
+    assert_eq!((w, h), (256, 384), "the box applies to the turned image (600x400 turned: 400x600)");
+    let plain = image::load_from_memory(&encoded(run("site/img/coffee.jpg", "w=256,q=90", LEGACY).unwrap()).0).unwrap();
+    let flipped = image::load_from_memory(&encoded(run("site/img/coffee.jpg", "w=256,q=90,flip=h", LEGACY).unwrap()).0).unwrap();
+    assert!(mean_diff(&flipped.fliph(), &plain) < 3.0, "flip=h mirrors");
+    let blurred = image::load_from_memory(&encoded(run("site/img/coffee.jpg", "w=256,q=90,blur=20", LEGACY).unwrap()).0).unwrap();
+    let sharpened = image::load_from_memory(&encoded(run("site/img/coffee.jpg", "w=256,q=90,sharpen=5", LEGACY).unwrap()).0).unwrap();
+    assert!(detail(&blurred) < detail(&plain) * 0.6, "blur removes detail: {} vs {}", detail(&blurred), detail(&plain));
+    assert!(detail(&sharpened) > detail(&plain), "sharpen adds contrast at edges");
+    let (_, _, w, h) = encoded(run("site/img/coffee.jpg", "w=128,h=128,fit=cover,gravity=auto", LEGACY).unwrap());
+    assert_eq!((w, h), (128, 128));
+}
+
+#[test]
+fn json_reports_sizes_without_an_image() {
+    use edgelayer::image::process::describe_json;
+    let p = parse("w=256,format=json", &ImageLimits::default()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&describe_json(&asset("fixtures/images/rotated.jpg"), &p, &ImageSettings::default()).unwrap()).unwrap();
+    assert_eq!((json["width"].as_u64(), json["height"].as_u64()), (Some(256), Some(171)));
+    assert_eq!((json["original"]["width"].as_u64(), json["original"]["height"].as_u64()), (Some(600), Some(400)), "upright (EXIF orientation 6)");
+    assert_eq!(json["original"]["format"], "image/jpeg");
+    assert_eq!(json["original"]["file_size"], asset("fixtures/images/rotated.jpg").len());
+}
