@@ -197,6 +197,10 @@ pub struct RawImages {
     pub avif_speed: Option<u8>,
     /// Largest output side AVIF is tried for.
     pub avif_max_side: Option<u32>,
+    /// Animated GIFs with more frames pass through unresized.
+    pub max_animation_frames: Option<u32>,
+    /// Animated GIFs with more pixels over all frames pass through unresized.
+    pub max_animation_pixels: Option<u64>,
     /// Name of the secret holding the URL signing key; set: unsigned URLs are refused.
     pub signing_key_secret: Option<String>,
     /// On a decode or encode failure: `error` (default: 4xx/5xx) or `original` (the source bytes).
@@ -251,6 +255,8 @@ impl ImageConfig {
             avif_quality: quality("images.avif_quality", raw.avif_quality, d.settings.avif_quality)?,
             avif_speed,
             avif_max_side: raw.avif_max_side.unwrap_or(d.settings.avif_max_side),
+            max_animation_frames: raw.max_animation_frames.unwrap_or(d.settings.max_animation_frames),
+            max_animation_pixels: raw.max_animation_pixels.unwrap_or(d.settings.max_animation_pixels),
         };
         if settings.max_source_bytes == 0 || settings.max_source_pixels == 0 {
             return Err(invalid("images.max_source_bytes", "source limits must be above 0".into()));

@@ -4,6 +4,7 @@
 //! decode → resize → encode pipeline that never returns more bytes than the source
 //! ([`process`]). Pure: the Worker glue fetches the source and caches the variant.
 
+pub mod animation;
 pub mod colour;
 pub mod exif;
 pub mod geometry;

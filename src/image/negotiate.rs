@@ -18,6 +18,8 @@ pub enum OutputFormat {
     Jpeg,
     /// PNG.
     Png,
+    /// GIF (resized animations only: a still GIF becomes PNG).
+    Gif,
 }
 
 impl OutputFormat {
@@ -28,6 +30,7 @@ impl OutputFormat {
             Self::Webp => "image/webp",
             Self::Jpeg => "image/jpeg",
             Self::Png => "image/png",
+            Self::Gif => "image/gif",
         }
     }
 }

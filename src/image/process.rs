@@ -34,11 +34,16 @@ pub struct ImageSettings {
     pub avif_speed: u8,
     /// AVIF is only tried when neither output side exceeds this (default 1200, Cloudflare's cap).
     pub avif_max_side: u32,
+    /// Animated GIFs with more frames pass through unresized (default 300).
+    pub max_animation_frames: u32,
+    /// Animated GIFs whose frames hold more pixels in all pass through unresized (default
+    /// 50 MP: Cloudflare delivers animations over that untransformed).
+    pub max_animation_pixels: u64,
 }
 
 impl Default for ImageSettings {
     fn default() -> Self {
-        Self { max_source_bytes: 16 << 20, max_source_pixels: 12_600_000, jpeg_quality: 85, avif_quality: 70, avif_speed: 10, avif_max_side: 1200 }
+        Self { max_source_bytes: 16 << 20, max_source_pixels: 12_600_000, jpeg_quality: 85, avif_quality: 70, avif_speed: 10, avif_max_side: 1200, max_animation_frames: 300, max_animation_pixels: 50_000_000 }
     }
 }
 
@@ -317,6 +322,10 @@ pub fn encode(image: &DynamicImage, format: OutputFormat, quality: Option<u8>, s
             with_meta(&mut enc);
             enc.write_image(image.as_bytes(), w, h, image.color().into()).map_err(err)?;
         }
+        OutputFormat::Gif => {
+            let mut enc = image::codecs::gif::GifEncoder::new(&mut out);
+            enc.encode(&image.to_rgba8(), w, h, image::ExtendedColorType::Rgba8).map_err(err)?;
+        }
         OutputFormat::Webp => {
             let mut enc = WebPEncoder::new_lossless(&mut out);
             with_meta(&mut enc);
@@ -381,30 +390,24 @@ pub struct Prepared {
     pub exif: Option<Vec<u8>>,
 }
 
-/// Probes, decodes, orients and resizes; `Ok(None)` for an animation to pass through.
-pub fn prepare(source: &[u8], params: &ImageParams, settings: &ImageSettings) -> Result<Option<Prepared>, ImageError> {
-    let probe = probe(source, settings)?;
-    if is_animated(source, probe.format)? && !params.first_frame {
-        return Ok(None);
-    }
-    let Decoded { image, icc, exif } = decode(source, &probe)?;
-    let mut image = normalise(image);
-    let colour = super::icc::to_srgb(&mut image, icc.as_deref());
-    // Rotation and mirroring come first: the requested box is for the turned image.
-    image = match params.rotate {
+/// The URL's operations on decoded, upright pixels, in Cloudflare's order: rotate and flip
+/// (the requested box is for the turned image), resize (crop, pad), blur, sharpen. Also
+/// returns the turned size (the "source" the box was applied to).
+pub(super) fn apply_operations(image: DynamicImage, params: &ImageParams) -> Result<(DynamicImage, (u32, u32)), ImageError> {
+    let image = match params.rotate {
         90 => image.rotate90(),
         180 => image.rotate180(),
         270 => image.rotate270(),
         _ => image,
     };
-    image = match params.flip {
+    let image = match params.flip {
         Flip::None => image,
         Flip::Horizontal => image.fliph(),
         Flip::Vertical => image.flipv(),
         Flip::Both => image.fliph().flipv(),
     };
-    let src_dims = (image.width(), image.height());
-    let mut plan = geometry::plan(src_dims.0, src_dims.1, params);
+    let turned = (image.width(), image.height());
+    let mut plan = geometry::plan(turned.0, turned.1, params);
     let image = resize(image, &mut plan, params)?;
     let image = match params.blur {
         Some(b) => image.blur(f32::from(b) / 2.0),
@@ -415,6 +418,19 @@ pub fn prepare(source: &[u8], params: &ImageParams, settings: &ImageSettings) ->
         Some(s) => image.unsharpen(f32::from(s) / 40.0 + 0.5, 0),
         None => image,
     };
+    Ok((image, turned))
+}
+
+/// Probes, decodes, orients and resizes; `Ok(None)` for an animation to pass through.
+pub fn prepare(source: &[u8], params: &ImageParams, settings: &ImageSettings) -> Result<Option<Prepared>, ImageError> {
+    let probe = probe(source, settings)?;
+    if is_animated(source, probe.format)? && !params.first_frame {
+        return Ok(None);
+    }
+    let Decoded { image, icc, exif } = decode(source, &probe)?;
+    let mut image = normalise(image);
+    let colour = super::icc::to_srgb(&mut image, icc.as_deref());
+    let (image, src_dims) = apply_operations(image, params)?;
     let exif = match params.metadata {
         Metadata::None => None,
         Metadata::Copyright => exif.as_deref().and_then(|e| exif::keep(e, exif::COPYRIGHT_TAGS)),
@@ -446,6 +462,28 @@ pub fn describe_json(source: &[u8], params: &ImageParams, settings: &ImageSettin
     Ok(format!(r#"{{"width":{width},"height":{height},"original":{{"file_size":{},"width":{},"height":{},"format":"{media}"}}}}"#, source.len(), oriented.0, oriented.1))
 }
 
+/// An animation: a GIF the URL changes is resized frame by frame (GIF is read by every client,
+/// so the original answers when it is smaller); anything else goes through untouched.
+fn animated(source: &[u8], params: &ImageParams, settings: &ImageSettings) -> Result<Outcome, ImageError> {
+    let probe = probe(source, settings)?;
+    let (sw, sh) = if params.rotate % 180 == 90 { (probe.height, probe.width) } else { (probe.width, probe.height) };
+    let plan = geometry::plan(sw, sh, params);
+    let unchanged = (plan.scaled_width, plan.scaled_height) == (sw, sh) && plan.crop.is_none() && plan.pad.is_none() && params.rotate == 0 && params.flip == Flip::None && params.blur.is_none() && params.sharpen.is_none();
+    if probe.format != ImageFormat::Gif || unchanged {
+        return Ok(Outcome::Original { reason: "animated", tried: Vec::new() });
+    }
+    match super::animation::resize_gif(source, &probe, params, settings)? {
+        Err(pass) => Ok(Outcome::Original { reason: pass.reason(), tried: Vec::new() }),
+        Ok(r) => {
+            let tried = vec![Tried { format: OutputFormat::Gif, bytes: r.bytes.len() }];
+            if r.bytes.len() >= source.len() {
+                return Ok(Outcome::Original { reason: "not smaller than the source", tried });
+            }
+            Ok(Outcome::Encoded { width: r.width, height: r.height, bytes: r.bytes, format: OutputFormat::Gif, source: (sw, sh), tried })
+        }
+    }
+}
+
 /// Runs the pipeline. `accept` is the client's `Accept` header ("" when absent).
 pub fn process(source: &[u8], params: &ImageParams, accept: &str, settings: &ImageSettings) -> Result<Outcome, ImageError> {
     let prepared = match prepare(source, params, settings) {
@@ -454,7 +492,7 @@ pub fn process(source: &[u8], params: &ImageParams, accept: &str, settings: &Ima
         other => other?,
     };
     let Some(Prepared { image, probe, source: src_dims, colour: _, exif }) = prepared else {
-        return Ok(Outcome::Original { reason: "animated", tried: Vec::new() });
+        return animated(source, params, settings);
     };
     let (width, height) = (image.width(), image.height());
     let has_alpha = image.color().has_alpha();

@@ -66,13 +66,24 @@ test('EXIF orientation is applied', async () => {
   assert.match(info(r), /source=jpeg;600x400;\d+ output=jpeg;256x171;/, 'stored 400x600, shown 600x400');
 });
 
-test('animations pass through byte for byte; anim=false takes the first frame', async () => {
+test('animated GIFs are resized frame by frame; unchanged ones pass through byte for byte; anim=false takes the first frame', async () => {
   const gif = await origin('/img/spinner.gif');
   const r = await edge('/cdn-cgi/image/w=64/img/spinner.gif');
   assert.equal(r.status, 200);
   assert.equal(r.headers.get('content-type'), 'image/gif');
-  assert.deepEqual(await bytes(r), gif);
+  assert.deepEqual(await bytes(r), gif, 'already 64 px wide: nothing to do');
   assert.match(info(r), /reason="animated"/);
+  const small = await edge('/cdn-cgi/image/w=32/img/spinner.gif');
+  assert.match(info(small), /reason="not smaller than the source" tried=gif:\d+/, 'a re-encode larger than the source: the original');
+  assert.deepEqual(await bytes(small), gif);
+  const src = await origin('/lab/img/anim?file=animated.gif');
+  const resized = await edge('/cdn-cgi/image/w=64/lab/img/anim?file=animated.gif');
+  assert.equal(resized.headers.get('content-type'), 'image/gif');
+  assert.match(info(resized), /output=gif;64x48;/);
+  const out = await bytes(resized);
+  assert.equal(out.subarray(0, 6).toString(), 'GIF89a');
+  assert.ok(out.length < src.length);
+  assert.equal(out.toString('latin1').split('\x21\xf9\x04').length - 1, 3, 'all 3 frames (one graphic control block each)');
   const still = await edge('/cdn-cgi/image/w=32,anim=false/img/spinner.gif', '*/*');
   assert.equal(still.headers.get('content-type'), 'image/png');
   assert.match(info(still), /output=png;32x32;/);
@@ -196,6 +207,30 @@ test('a transparent WebP keeps its alpha; an AVIF source goes through to clients
   assert.equal(avif.status, 200);
   assert.equal(avif.headers.get('content-type'), 'image/avif');
   assert.deepEqual(await bytes(avif), avifSrc);
+});
+
+test('colour profiles: CMYK loses its profile, wide-gamut sources are converted and get AVIF', async () => {
+  const hasIcc = (b) => b.includes(Buffer.from('ICC_PROFILE\0'));
+  assert.ok(hasIcc(await origin('/lab/img/cmyk?file=cmyk-icc.jpg')));
+  const cmyk = await edge('/cdn-cgi/image/w=256/lab/img/cmyk?file=cmyk-icc.jpg', '*/*');
+  assert.equal(cmyk.headers.get('content-type'), 'image/jpeg');
+  const out = await bytes(cmyk);
+  assert.ok(!hasIcc(out), 'no CMYK profile on an RGB JPEG');
+  assert.ok(out.length < 30000, `${out.length} bytes`);
+  for (const file of ['adobergb.jpg', 'grey-gamma.jpg', 'cmyk-icc.jpg']) {
+    const r = await edge(`/cdn-cgi/image/w=384/lab/img/p-${file}?file=${file}`, CHROME);
+    assert.equal(r.headers.get('content-type'), 'image/avif', `${file}: ${info(r)}`);
+  }
+});
+
+test('never larger than the source, for any Accept: a WebP source wins over its PNG re-encode for */*', async () => {
+  const src = await origin('/lab/img/webp-src?file=alpha.webp');
+  for (const accept of ['*/*', 'image/*', 'image/png,image/*;q=0.8']) {
+    const r = await edge('/cdn-cgi/image/w=384/lab/img/webp-src?file=alpha.webp', accept);
+    const out = await bytes(r);
+    assert.ok(out.length <= src.length, `${accept}: ${out.length} > ${src.length}`);
+    assert.equal(r.headers.get('content-type'), 'image/webp', `${accept}: the source's own bytes`);
+  }
 });
 
 test('signed URLs: a configured key refuses unsigned and tampered URLs; onerror=original', async () => {

@@ -172,8 +172,24 @@ fn webp_with_alpha_keeps_its_transparency_in_every_output() {
 }
 
 #[test]
-fn animated_gif_passes_through_or_gives_its_first_frame() {
-    assert!(matches!(run("fixtures/images/animated.gif", "w=64", CHROME).unwrap(), Outcome::Original { reason: "animated", .. }));
+fn animated_gifs_are_resized_frame_by_frame_within_their_guards() {
+    use image::AnimationDecoder;
+    let (bytes, format, w, h) = encoded(run("fixtures/images/animated.gif", "w=64", CHROME).unwrap());
+    assert_eq!((format, w, h), (OutputFormat::Gif, 64, 48));
+    let frames = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(&bytes)).unwrap().into_frames().collect_frames().unwrap();
+    assert_eq!(frames.len(), 3, "every frame kept");
+    assert!(frames.iter().all(|f| f.buffer().dimensions() == (64, 48) && f.delay().numer_denom_ms() == (100, 1)), "sizes and delays kept");
+    let first = DynamicImage::ImageRgba8(frames[0].buffer().clone());
+    let second = DynamicImage::ImageRgba8(frames[1].buffer().clone());
+    assert!(mean_diff(&first, &second) > 5.0, "the frames still differ (the animation moves)");
+
+    let p = parse("w=64", &ImageLimits::default()).unwrap();
+    let src = asset("fixtures/images/animated.gif");
+    let few_frames = ImageSettings { max_animation_frames: 2, ..ImageSettings::default() };
+    assert!(matches!(process(&src, &p, LEGACY, &few_frames).unwrap(), Outcome::Original { reason: "animated: too many frames to resize", .. }));
+    let few_pixels = ImageSettings { max_animation_pixels: 120 * 90 * 2, ..ImageSettings::default() };
+    assert!(matches!(process(&src, &p, LEGACY, &few_pixels).unwrap(), Outcome::Original { reason: "animated: too many pixels to resize", .. }));
+    assert!(matches!(run("fixtures/images/animated.gif", "w=640", LEGACY).unwrap(), Outcome::Original { reason: "animated", .. }), "nothing to change");
     let (bytes, _, w, h) = encoded(run("fixtures/images/animated.gif", "w=64,anim=false", LEGACY).unwrap());
     assert_eq!((w, h), (64, 48));
     assert!(image::load_from_memory(&bytes).is_ok());
@@ -218,4 +234,46 @@ fn json_reports_sizes_without_an_image() {
     assert_eq!((json["original"]["width"].as_u64(), json["original"]["height"].as_u64()), (Some(600), Some(400)), "upright (EXIF orientation 6)");
     assert_eq!(json["original"]["format"], "image/jpeg");
     assert_eq!(json["original"]["file_size"], asset("fixtures/images/rotated.jpg").len());
+}
+
+fn has_icc(jpeg: &[u8]) -> bool {
+    jpeg.windows(12).any(|w| w == b"ICC_PROFILE\0")
+}
+
+#[test]
+fn colour_profiles_end_as_srgb_without_a_profile() {
+    // CMYK with its (64 kB) CMYK profile: right colours, and the profile does not ride along.
+    let src = asset("fixtures/images/cmyk-icc.jpg");
+    assert!(has_icc(&src));
+    let (bytes, format, ..) = encoded(run("fixtures/images/cmyk-icc.jpg", "w=256", LEGACY).unwrap());
+    assert_eq!(format, OutputFormat::Jpeg);
+    assert!(!has_icc(&bytes), "no CMYK profile on an RGB JPEG");
+    assert!(bytes.len() < 30_000, "{} bytes: no 64 kB table either", bytes.len());
+    let d = mean_diff(&image::load_from_memory(&bytes).unwrap(), &reference("site/img/coffee.jpg", 256, 171));
+    assert!(d < 8.0, "CMYK colours: mean difference {d}");
+
+    // Adobe RGB pixels: converted, they match the sRGB original; taken as sRGB they would not.
+    let (bytes, ..) = encoded(run("fixtures/images/adobergb.jpg", "w=256", LEGACY).unwrap());
+    assert!(!has_icc(&bytes));
+    let converted = mean_diff(&image::load_from_memory(&bytes).unwrap(), &reference("site/img/coffee.jpg", 256, 171));
+    let naive = mean_diff(&reference("fixtures/images/adobergb.jpg", 256, 171), &reference("site/img/coffee.jpg", 256, 171));
+    assert!(converted < 4.0 && converted < naive / 2.0, "converted {converted}, as if sRGB {naive}");
+
+    // Non-sRGB profiles no longer keep AVIF away.
+    for path in ["fixtures/images/adobergb.jpg", "fixtures/images/grey-gamma.jpg", "fixtures/images/cmyk-icc.jpg"] {
+        assert_eq!(encoded(run(path, "w=384", CHROME).unwrap()).1, OutputFormat::Avif, "{path}");
+    }
+}
+
+#[test]
+fn never_larger_than_the_source_for_any_accept() {
+    // A WebP with alpha asked of a client that names no WebP but takes anything: the original.
+    let src = asset("fixtures/images/alpha.webp");
+    for accept in [LEGACY, "image/*", "image/png,image/*;q=0.8", ""] {
+        match run("fixtures/images/alpha.webp", "w=384", accept).unwrap() {
+            Outcome::Encoded { bytes, .. } => assert!(bytes.len() < src.len(), "{accept:?}: {} >= {}", bytes.len(), src.len()),
+            Outcome::Original { .. } => {}
+        }
+    }
+    assert!(matches!(run("fixtures/images/alpha.webp", "w=384", LEGACY).unwrap(), Outcome::Original { .. }), "PNG of the same pixels is larger");
 }
