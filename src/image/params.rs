@@ -299,8 +299,16 @@ pub fn parse_with_hints(options: &str, limits: &ImageLimits, hints: &ClientHints
                 if is_width { p.width = Some(n) } else { p.height = Some(n) }
             }
             "quality" | "q" => {
-                let Some(wanted) = value.parse::<f64>().ok().filter(|q| (1.0..=100.0).contains(q)).map(|q| q.round() as u8) else {
-                    return err(format!("quality={value} must be 1 to 100"));
+                // Cloudflare's perceptual levels, onto the default ladder's steps.
+                let level = match value {
+                    "high" => Some(90.0),
+                    "medium-high" => Some(85.0),
+                    "medium-low" => Some(75.0),
+                    "low" => Some(60.0),
+                    _ => None,
+                };
+                let Some(wanted) = level.or_else(|| value.parse::<f64>().ok()).filter(|q| (1.0..=100.0).contains(q)).map(|q| q.round() as u8) else {
+                    return err(format!("quality={value} must be 1 to 100, or high, medium-high, medium-low, low"));
                 };
                 p.quality = Some(if limits.qualities.contains(&wanted) {
                     wanted
@@ -366,6 +374,11 @@ pub fn parse_with_hints(options: &str, limits: &ImageLimits, hints: &ClientHints
                 p.gravity = match value {
                     "auto" => Gravity::Auto,
                     "center" | "centre" => Gravity::Centre,
+                    // Face detection is not implemented: the most detailed region instead.
+                    "face" if limits.unknown == UnknownOptions::Ignore => {
+                        p.notes.push("gravity=face not implemented: gravity=auto".into());
+                        Gravity::Auto
+                    }
                     "left" => Gravity::Point(0, 500),
                     "right" => Gravity::Point(1000, 500),
                     "top" => Gravity::Point(500, 0),
@@ -405,7 +418,8 @@ pub fn parse_with_hints(options: &str, limits: &ImageLimits, hints: &ClientHints
                 "redirect" => p.onerror_redirect = true,
                 _ => return err(format!("onerror={value} is not redirect")),
             },
-            other if NOT_IMPLEMENTED.contains(&other) || limits.unknown == UnknownOptions::Ignore => {
+            // `trim.left=…` and friends are parts of `trim`.
+            other if NOT_IMPLEMENTED.contains(&other.split('.').next().unwrap_or(other)) || limits.unknown == UnknownOptions::Ignore => {
                 if limits.unknown == UnknownOptions::Reject {
                     return err(format!("{other} is not implemented here"));
                 }
@@ -541,6 +555,20 @@ mod tests {
         assert_eq!(parse("fit=squeeze", &l).unwrap().fit, Fit::Squeeze);
         assert_eq!(parse("format=json", &l).unwrap().format, FormatRequest::Json);
         assert_eq!(parse("w=3840,dpr=2", &l).unwrap().width, Some(4096), "capped, not refused");
+    }
+
+    #[test]
+    fn perceptual_qualities_face_gravity_and_trim_parts() {
+        let l = ImageLimits::default();
+        assert_eq!(parse("q=high", &l).unwrap().quality, Some(90));
+        assert_eq!(parse("quality=medium-low", &l).unwrap().quality, Some(75));
+        assert!(parse("q=best", &l).unwrap_err().0.contains("high, medium-high"));
+        let face = parse("g=face", &l).unwrap();
+        assert_eq!((face.gravity, face.notes[0].as_str()), (Gravity::Auto, "gravity=face not implemented: gravity=auto"));
+        let reject = ImageLimits { unknown: UnknownOptions::Reject, ..ImageLimits::default() };
+        assert!(parse("g=face", &reject).is_err());
+        assert_eq!(parse("trim.left=5", &reject).unwrap_err().0, "trim.left is not implemented here");
+        assert_eq!(parse("trim.left=5", &l).unwrap().notes, vec!["trim.left ignored".to_owned()]);
     }
 
     #[test]

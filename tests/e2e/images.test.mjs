@@ -158,6 +158,8 @@ test('Cloudflare options: rotate, flip, blur, sharpen, gravity, background colou
     ['w=128,h=128,fit=pad,background=rgb(255%2C0%2C0)', '128x128'],
     ['w=128,h=128,fit=pad,background=red', '128x128'],
     ['w=128,h=128,fit=squeeze', '128x128'],
+    ['w=256,q=medium-low', '256x171'],
+    ['w=128,h=128,fit=cover,g=face', '128x128'],
   ]) {
     const r = await edge(`/cdn-cgi/image/${opts},f=jpeg/img/coffee.jpg`, '*/*');
     assert.equal(r.status, 200, `${opts}: ${await r.clone().text()}`);
