@@ -3,12 +3,22 @@
 # - photos from Debian's plasma-workspace-wallpapers (LGPLv3, KDE wallpaper photographs):
 #   Path, Autumn, EveningGlow (2560x1600) and PastelHills (3200x2000) JPEGs, and Flow
 #   (5120x2880, 14.7 MP) for the memory measurement;
+# - an animated GIF made from assets/site/img/coffee.jpg (below);
 # - scikit-image 0.26.0's sample data (PyPI wheel; public domain / CC0): astronaut.png (an RGB
 #   photo kept as PNG) and logo.png (an RGBA graphic).
 # Also installs Debian's libavif-bin (avifdec) when root, so the benchmark can score AVIF output.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=target/corpus/images
+mkdir -p "$out"
+# An animated GIF, 60 frames of 800x533 (25.6 MP in all, under the 50 MP guard), turned from
+# assets/site/img/coffee.jpg: the frame-by-frame resize timing (needs Pillow).
+[ -f "$out/animated-60.gif" ] || python3 -c "
+from PIL import Image
+src = Image.open('assets/site/img/coffee.jpg').resize((800, 533))
+frames = [src.rotate(a * 6).convert('P') for a in range(60)]
+frames[0].save('$out/animated-60.gif', save_all=True, append_images=frames[1:], duration=50, loop=0)
+" || echo "image corpus: no Pillow, skipping animated-60.gif"
 [ -f "$out/.done" ] && { echo "image corpus: $(ls "$out" | wc -l) files in $out"; exit 0; }
 work=target/corpus/image-src
 mkdir -p "$work" "$out"

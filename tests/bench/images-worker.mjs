@@ -13,7 +13,7 @@ import { ROOT, freePort, startEdge } from '../e2e/harness.mjs';
 const corpus = join(ROOT, 'target/corpus/images');
 const site = mkdtempSync(join(tmpdir(), 'edgelayer-img-bench-'));
 for (const f of ['coffee.jpg', 'chelsea.jpg', 'badge.png']) cpSync(join(ROOT, 'assets/site/img', f), join(site, f));
-for (const f of readdirSync(corpus).filter((f) => /\.(jpg|png)$/.test(f) && !/mp\.jpg$/.test(f))) cpSync(join(corpus, f), join(site, f));
+for (const f of readdirSync(corpus).filter((f) => /\.(jpg|png|gif)$/.test(f) && !/mp\.jpg$/.test(f))) cpSync(join(corpus, f), join(site, f));
 
 const port = await freePort();
 const origin = spawn(join(ROOT, 'target/release/origin'), ['--addr', `127.0.0.1:${port}`, '--assets', site, '--data', join(site, 'db.sqlite3')], { stdio: 'ignore' });
@@ -43,6 +43,13 @@ try {
       const r = await timed(`/cdn-cgi/image/${opts}/${f}`, accept);
       const served = r.status === 200 ? (/original=/.test(r.info ?? '') ? `original (${r.type})` : r.type) : `HTTP ${r.status}`;
       console.log(`| ${f} | ${opts}${accept === CHROME ? ' (Chrome Accept)' : ''} | ${served} | ${r.size} | ${r.ms.toFixed(0)} |`);
+    }
+  }
+  // Animations: resized frame by frame (src/image/animation.rs).
+  for (const f of readdirSync(site).filter((f) => /\.gif$/.test(f)).sort()) {
+    for (const opts of ['w=384', 'w=128']) {
+      const r = await timed(`/cdn-cgi/image/${opts}/${f}`, '*/*');
+      console.log(`| ${f} | ${opts} | ${r.status === 200 ? r.type : `HTTP ${r.status}`} | ${r.size} | ${r.ms.toFixed(0)} |`);
     }
   }
 } finally {

@@ -157,6 +157,7 @@ test('Cloudflare options: rotate, flip, blur, sharpen, gravity, background colou
     ['w=128,h=128,fit=crop,gravity=0.1x0.9', '128x128'],
     ['w=128,h=128,fit=pad,background=rgb(255%2C0%2C0)', '128x128'],
     ['w=128,h=128,fit=pad,background=red', '128x128'],
+    ['w=128,h=128,fit=pad,background=%23ffffff', '128x128'],
     ['w=128,h=128,fit=squeeze', '128x128'],
     ['w=256,q=medium-low', '256x171'],
     ['w=128,h=128,fit=cover,g=face', '128x128'],
