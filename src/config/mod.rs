@@ -299,6 +299,46 @@ pub struct RawRateLimit {
     pub action: Option<String>,
     /// When the limiter cannot be reached: `open` (allow, default) or `closed` (503).
     pub fail: Option<String>,
+    /// Which responses spend quota: `"all"` (default), `"failures"` (status >= 400) or a list
+    /// of statuses, classes and ranges (`["401", "403"]`).
+    pub count: Option<RawCount>,
+    /// Once the limit is hit, the key is refused for this long (default: no penalty).
+    pub block_for: Option<RawDuration>,
+    /// The refusal to send instead of the default 429 problem JSON.
+    pub response: Option<RawLimitResponse>,
+}
+
+/// `count` as written: one word or a list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawCount {
+    /// `"all"`, `"failures"` or one status.
+    One(String),
+    /// Statuses, classes and ranges.
+    Many(Vec<String>),
+}
+
+/// A policy's own refusal.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimitResponse {
+    /// 400-599 (default 429).
+    pub status: Option<u16>,
+    /// Default `text/plain; charset=utf-8`.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: String,
+}
+
+/// A policy's own refusal, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitResponse {
+    /// 400-599.
+    pub status: u16,
+    /// The media type.
+    pub content_type: String,
+    /// The body.
+    pub body: String,
 }
 
 /// A validated rate-limit policy.
@@ -314,6 +354,12 @@ pub struct RateLimitPolicy {
     pub log_only: bool,
     /// Deny (503) when the limiter is unreachable.
     pub fail_closed: bool,
+    /// Which responses spend quota.
+    pub counted: crate::ratelimit::block::Counted,
+    /// The penalty once the limit is hit, ms (0: none).
+    pub block_for_ms: u64,
+    /// The refusal to send (`None`: 429 problem JSON).
+    pub response: Option<LimitResponse>,
 }
 
 /// L1 settings as written.
@@ -404,7 +450,37 @@ impl EdgeConfig {
                 "closed" => true,
                 other => return Err(field("fail", format!("{other:?} is not open or closed"))),
             };
-            rate_limits.insert(name.clone(), RateLimitPolicy { name, quota, key, log_only, fail_closed });
+            let counted = match r.count {
+                None => Ok(crate::ratelimit::block::Counted::All),
+                Some(RawCount::One(one)) => crate::ratelimit::block::Counted::parse(&[one]),
+                Some(RawCount::Many(list)) => crate::ratelimit::block::Counted::parse(&list),
+            }
+            .map_err(|e| field("count", e))?;
+            let block_for_ms = match r.block_for {
+                None => 0,
+                Some(d) => {
+                    let d = d.to_duration().map_err(|e| field("block_for", e))?;
+                    if d > std::time::Duration::from_secs(86_400) {
+                        return Err(field("block_for", "must be at most 1d".into()));
+                    }
+                    d.as_millis() as u64
+                }
+            };
+            let response = match r.response {
+                None => None,
+                Some(raw) => {
+                    let status = raw.status.unwrap_or(429);
+                    if !(400..=599).contains(&status) {
+                        return Err(field("response", format!("status {status} is not within 400-599")));
+                    }
+                    let content_type = raw.content_type.unwrap_or_else(|| "text/plain; charset=utf-8".into());
+                    if http::HeaderValue::from_str(&content_type).is_err() {
+                        return Err(field("response", format!("content_type {content_type:?} is not a header value")));
+                    }
+                    Some(LimitResponse { status, content_type, body: raw.body })
+                }
+            };
+            rate_limits.insert(name.clone(), RateLimitPolicy { name, quota, key, log_only, fail_closed, counted, block_for_ms, response });
         }
         let rules = RuleSet::from_raw(raw.rules)?;
         for (i, rule) in rules.rules().iter().enumerate() {
@@ -518,6 +594,11 @@ mod tests {
             (serde_json::json!({ "rate_limits": { "x": { "limit": 1, "window": "2d" } } }), "between 1s and 1d"),
             (serde_json::json!({ "rate_limits": { "x": { "limit": 1, "window": 60, "key": ["cookie"] } } }), "rate_limits.x"),
             (serde_json::json!({ "rate_limits": { "x": { "limit": 1, "window": 60, "action": "shout" } } }), "block or log"),
+            (serde_json::json!({ "rate_limits": { "x": { "limit": 1, "window": 60, "count": "some" } } }), "rate_limits.x: \"some\" is not a status"),
+            (serde_json::json!({ "rate_limits": { "x": { "limit": 1, "window": 60, "count": [] } } }), "field `count`"),
+            (serde_json::json!({ "rate_limits": { "x": { "limit": 1, "window": 60, "block_for": "2d" } } }), "field `block_for`"),
+            (serde_json::json!({ "rate_limits": { "x": { "limit": 1, "window": 60, "response": { "status": 200, "body": "" } } } }), "status 200 is not within 400-599"),
+            (serde_json::json!({ "rate_limits": { "x": { "limit": 1, "window": 60, "response": { "body": "", "content_type": "a\nb" } } } }), "content_type"),
             (serde_json::json!({ "rules": [{ "name": "r", "path": "/", "rate_limit": "nope" }] }), "rule #1 \"r\" field `rate_limit`"),
             (serde_json::json!({ "rules": [{ "name": "r", "path": "/", "headers": "fancy" }] }), "field `headers`"),
         ] {

@@ -8,7 +8,9 @@ use super::objects::rate_limiter;
 use super::response::EdgeResponse;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::config::{EdgeConfig, RateLimitPolicy};
-use crate::ratelimit::{self, key::client_ip_key, Decision};
+use crate::ratelimit::block::{Counted, RefusedKeys};
+use crate::ratelimit::key::{client_ip_key, KeyInputs};
+use crate::ratelimit::{self, Decision};
 use crate::rules::Rule;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -43,12 +45,40 @@ async fn kv_get(env: &Env, key: &str, ttl_ms: u64, now: u64) -> Option<String> {
     value
 }
 
+thread_local! {
+    /// Keys this isolate knows are refused, each until an instant the key's object gave.
+    static REFUSED: RefCell<RefusedKeys> = RefCell::new(RefusedKeys::default());
+}
+
 /// What limiting decided for a request.
 pub enum Verdict {
-    /// Go on; add these headers to the response.
-    Proceed(Vec<(&'static str, String)>),
-    /// Answer with this response (403, 429, or 503 when failing closed).
+    /// Go on; add these headers to the response; settle the reservation once its status is
+    /// known (policies that count only some responses).
+    Proceed(Vec<(&'static str, String)>, Option<Reservation>),
+    /// Answer with this response (403, 429 or the policy's own, or 503 when failing closed).
     Respond(EdgeResponse),
+}
+
+/// A request admitted under a policy that counts only some responses: its quota is given
+/// back unless the response counts.
+pub struct Reservation {
+    object: String,
+    policy: RateLimitPolicy,
+}
+
+/// Gives the reserved request back when `status` does not count (in the background).
+pub fn settle(inc: &Incoming, reservation: Option<Reservation>, status: u16) {
+    let Some(Reservation { object, policy }) = reservation else { return };
+    if policy.counted.counts(status) {
+        return;
+    }
+    let env = inc.env.clone();
+    let id = inc.request_id.clone();
+    inc.bg.wait_until(async move {
+        if let Err(e) = rate_limiter::refund_remote(&env, &object, &policy.quota).await {
+            console_error!("edgelayer: {id} rate limiter refund for {}: {e}", policy.name);
+        }
+    });
 }
 
 /// An RFC 9457 problem answer with extra headers.
@@ -79,11 +109,11 @@ pub async fn enforce(env: &Env, config: &EdgeConfig, inc: &Incoming, rule: &Rule
         }
     }
     let Some(mut policy) = rule.rate_limit.as_deref().and_then(|p| config.rate_limits.get(p)) else {
-        return Ok(Verdict::Proceed(Vec::new()));
+        return Ok(Verdict::Proceed(Vec::new(), None));
     };
     if let Some(ip) = &ip {
         if kv_get(env, &format!("allow:{ip}"), ttl, now).await.is_some() {
-            return Ok(Verdict::Proceed(Vec::new()));
+            return Ok(Verdict::Proceed(Vec::new(), None));
         }
     }
     if let Some(api_key) = inc.headers.get(config.api_key_header.as_str()).and_then(|v| v.to_str().ok()) {
@@ -97,29 +127,63 @@ pub async fn enforce(env: &Env, config: &EdgeConfig, inc: &Incoming, rule: &Rule
     decide(env, inc, policy).await
 }
 
-async fn decide(env: &Env, inc: &Incoming, policy: &RateLimitPolicy) -> EdgeResult<Verdict> {
-    let Some(key) = ratelimit::key::request_key(&policy.key, inc.client_ip.as_deref(), &inc.headers) else {
-        return Ok(Verdict::Proceed(Vec::new()));
-    };
-    let decision = match rate_limiter::check_remote(env, &format!("{}|{key}", policy.name), &policy.quota).await {
-        Ok(d) => d,
-        Err(e) => {
-            console_error!("edgelayer: {} rate limiter unreachable: {e}", inc.request_id);
-            if policy.fail_closed {
-                return Ok(Verdict::Respond(simple_problem(503, "Service Unavailable", "rate limiter unavailable")));
+/// The refusal a policy sends: its own response, or the 429 problem JSON; always with the
+/// rate-limit headers.
+fn refusal(policy: &RateLimitPolicy, retry_after_secs: u64, headers: &[(&'static str, String)]) -> EdgeResponse {
+    match &policy.response {
+        None => problem(429, ratelimit::problem_body(&policy.name, retry_after_secs), headers),
+        Some(custom) => {
+            let mut res = problem(custom.status, custom.body.clone(), headers);
+            if let Ok(v) = HeaderValue::from_str(&custom.content_type) {
+                res.headers.insert(http::header::CONTENT_TYPE, v);
             }
-            return Ok(Verdict::Proceed(vec![("x-ratelimit-status", "unavailable".into())]));
+            res
         }
+    }
+}
+
+async fn decide(env: &Env, inc: &Incoming, policy: &RateLimitPolicy) -> EdgeResult<Verdict> {
+    let inputs = KeyInputs { client_ip: inc.client_ip.as_deref(), headers: &inc.headers, path: &inc.path, query: inc.url.query(), country: inc.cf.country.as_deref(), asn: inc.cf.asn };
+    let Some(key) = ratelimit::key::request_key(&policy.key, &inputs) else {
+        return Ok(Verdict::Proceed(Vec::new(), None));
+    };
+    let object = format!("{}|{key}", policy.name);
+    let now = now_ms() as u64;
+    // A key this isolate knows is refused costs no object call.
+    let remembered = REFUSED.with(|r| r.borrow_mut().refused_until(&object, now));
+    let decision = match remembered {
+        Some(until) => {
+            let secs = (until - now).div_ceil(1000).max(1);
+            Decision::Deny { retry_after_secs: secs, reset_secs: secs }
+        }
+        None => match rate_limiter::check_remote(env, &object, &policy.quota, policy.block_for_ms).await {
+            Ok(checked) => {
+                if let Some(until) = checked.refused_until {
+                    REFUSED.with(|r| r.borrow_mut().remember(&object, until, now_ms() as u64));
+                }
+                checked.decision
+            }
+            Err(e) => {
+                console_error!("edgelayer: {} {} rate limiter unreachable: {e}", inc.request_id, policy.name);
+                if policy.fail_closed {
+                    return Ok(Verdict::Respond(simple_problem(503, "Service Unavailable", "rate limiter unavailable")));
+                }
+                return Ok(Verdict::Proceed(vec![("x-ratelimit-status", "unavailable".into())], None));
+            }
+        },
     };
     let headers = ratelimit::headers(&policy.name, &policy.quota, &decision);
     match decision {
-        Decision::Deny { retry_after_secs, .. } if !policy.log_only => Ok(Verdict::Respond(problem(429, ratelimit::problem_body(&policy.name, retry_after_secs), &headers))),
+        Decision::Deny { retry_after_secs, .. } if !policy.log_only => Ok(Verdict::Respond(refusal(policy, retry_after_secs, &headers))),
         Decision::Deny { .. } => {
             let mut headers = headers;
             headers.retain(|(k, _)| *k != "retry-after");
             headers.push(("x-ratelimit-status", "would-limit".into()));
-            Ok(Verdict::Proceed(headers))
+            Ok(Verdict::Proceed(headers, None))
         }
-        Decision::Allow { .. } => Ok(Verdict::Proceed(headers)),
+        Decision::Allow { .. } => {
+            let reservation = (policy.counted != Counted::All).then(|| Reservation { object, policy: policy.clone() });
+            Ok(Verdict::Proceed(headers, reservation))
+        }
     }
 }

@@ -151,6 +151,8 @@ pub struct Incoming {
     pub host: String,
     /// The platform's `CF-Connecting-IP`.
     pub client_ip: Option<String>,
+    /// `request.cf.country` and `request.cf.asn` (absent locally).
+    pub cf: CfInfo,
     /// When the request arrived, ms.
     pub started: f64,
     /// `X-Request-Id`: the client's when it is a sane token, else a new one; sent to the origin.
@@ -192,6 +194,7 @@ impl Incoming {
             path: url.path().to_owned(),
             host: url.host_str().unwrap_or_default().to_owned(),
             client_ip: headers.get(&proxy::CF_CONNECTING_IP).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            cf: CfInfo::of(req),
             headers,
             url,
             started,
@@ -211,6 +214,7 @@ impl Incoming {
             headers: self.headers.clone(),
             host: self.host.clone(),
             client_ip: self.client_ip.clone(),
+            cf: self.cf.clone(),
             started: self.started,
             request_id: self.request_id.clone(),
             env: self.env.clone(),
@@ -248,11 +252,34 @@ impl Incoming {
     }
 }
 
-/// `request.cf.clientAcceptEncoding`, when the platform replaced the client's header.
-fn client_accept_encoding(req: &Request) -> Option<String> {
+/// One field of `request.cf` (absent locally, and for requests a worker makes itself).
+fn cf_field(req: &Request, name: &str) -> Option<wasm_bindgen::JsValue> {
     let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok()?;
     if cf.is_undefined() || cf.is_null() {
         return None;
     }
-    js_sys::Reflect::get(&cf, &"clientAcceptEncoding".into()).ok()?.as_string()
+    js_sys::Reflect::get(&cf, &name.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+/// `request.cf.clientAcceptEncoding`, when the platform replaced the client's header.
+fn client_accept_encoding(req: &Request) -> Option<String> {
+    cf_field(req, "clientAcceptEncoding")?.as_string()
+}
+
+/// What Cloudflare says about the client (rate-limit keys).
+#[derive(Debug, Clone, Default)]
+pub struct CfInfo {
+    /// The client's country (ISO 3166-1 alpha-2).
+    pub country: Option<String>,
+    /// The client's network (autonomous system number).
+    pub asn: Option<u32>,
+}
+
+impl CfInfo {
+    fn of(req: &Request) -> Self {
+        Self {
+            country: cf_field(req, "country").and_then(|v| v.as_string()),
+            asn: cf_field(req, "asn").and_then(|v| v.as_f64()).filter(|n| (0.0..=u32::MAX as f64).contains(n)).map(|n| n as u32),
+        }
+    }
 }

@@ -112,6 +112,11 @@ async fn handle(req: Request, env: Env, bg: Background) -> Response {
         Ok(out) => out,
         Err(AppError(e)) => error::response(&inc, &e).into(),
     };
+    let status = match &out {
+        Outgoing::Edge(res) => res.status,
+        Outgoing::Upgrade(_) => 101,
+    };
+    access::settle(&inc, routed.reservation, status);
     let res = match out {
         Outgoing::Edge(res) => last_step(res, &inc, rule, &routed.extra, routed.limited),
         Outgoing::Upgrade(res) => {
@@ -157,11 +162,13 @@ struct Routed<'a> {
     rule: Option<&'a Rule>,
     extra: Vec<(&'static str, String)>,
     limited: bool,
+    /// Quota reserved under a policy that counts only some statuses.
+    reservation: Option<access::Reservation>,
 }
 
 impl Routed<'_> {
     fn edge(result: EdgeResult<Outgoing>) -> Self {
-        Self { result, rule: None, extra: Vec::new(), limited: false }
+        Self { result, rule: None, extra: Vec::new(), limited: false, reservation: None }
     }
 }
 
@@ -177,28 +184,29 @@ async fn dispatch<'a>(req: Request, inc: &Incoming, config: &'a std::rc::Rc<crat
             };
             return Routed::edge(result.map(Into::into));
         }
-        Route::Refuse { rule, error } => return Routed { result: Err(error.into()), rule: Some(rule), extra: Vec::new(), limited: false },
+        Route::Refuse { rule, error } => return Routed { result: Err(error.into()), rule: Some(rule), extra: Vec::new(), limited: false, reservation: None },
         Route::Redirect { rule, location } => {
             let mut headers = http::HeaderMap::new();
             let result = http::HeaderValue::from_str(&location).map_err(|_| EdgeError::Client(400, "bad request URL".into()).into()).map(|v| {
                 headers.insert(http::header::LOCATION, v);
                 EdgeResponse::new(&inc.method, 308, headers, ResponseBody::Empty, false).into()
             });
-            return Routed { result, rule: Some(rule), extra: Vec::new(), limited: false };
+            return Routed { result, rule: Some(rule), extra: Vec::new(), limited: false, reservation: None };
         }
         Route::Serve { rule, serve } => (rule, serve),
     };
     let (rule, serve) = rule;
     let extra = match access::enforce(env, config, inc, rule).await {
-        Ok(access::Verdict::Respond(res)) => return Routed { result: Ok(res.into()), rule: Some(rule), extra: Vec::new(), limited: true },
-        Ok(access::Verdict::Proceed(h)) => h,
-        Err(e) => return Routed { result: Err(e), rule: Some(rule), extra: Vec::new(), limited: false },
+        Ok(access::Verdict::Respond(res)) => return Routed { result: Ok(res.into()), rule: Some(rule), extra: Vec::new(), limited: true, reservation: None },
+        Ok(access::Verdict::Proceed(h, reservation)) => (h, reservation),
+        Err(e) => return Routed { result: Err(e), rule: Some(rule), extra: Vec::new(), limited: false, reservation: None },
     };
+    let (extra, reservation) = extra;
     let result = match serve {
         Serve::Image { request, shared } => images::handle(config, inc, rule, request, shared).await,
         Serve::Pass(reason) => flow::pass(req, config, inc, rule, reason).await,
         Serve::Range => flow::ranged(req, config, inc, rule).await,
         Serve::Cached => flow::cached(config, inc, rule).await.map(Into::into),
     };
-    Routed { result, rule: Some(rule), extra, limited: false }
+    Routed { result, rule: Some(rule), extra, limited: false, reservation }
 }

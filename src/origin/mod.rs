@@ -6,6 +6,7 @@
 
 mod error;
 pub mod lab;
+mod login;
 mod observe;
 pub mod raw_lab;
 mod site;
@@ -19,7 +20,7 @@ pub use tasks::TaskStore;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::IntoResponse;
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::{middleware, Json, Router};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -85,6 +86,7 @@ pub fn app(state: AppState, max_body: usize) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(observe::metrics_text))
         .route("/ws/echo", any(ws_echo))
+        .route("/login", post(login::login).layer(DefaultBodyLimit::max(16 * 1024)))
         .nest("/api/tasks", tasks::routes().layer(DefaultBodyLimit::max(max_body)));
     if state.lab.is_some() {
         router = router.merge(lab::routes());

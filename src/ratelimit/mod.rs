@@ -6,6 +6,7 @@
 //! `burst = limit` this admits exactly `limit` requests at once and then one every
 //! `window / limit`: a sliding window without per-request logs.
 
+pub mod block;
 pub mod key;
 
 use std::num::NonZeroU32;

@@ -15,6 +15,11 @@ const policies = {
   listed: { limit: 1, window: '1d' },
   closed: { limit: 5, window: '1d', fail: 'closed' },
   open: { limit: 5, window: '1d' },
+  stuffing: { limit: 5, window: '1m', count: 'failures', block_for: '1m', response: { status: 429, content_type: 'application/json', body: '{"error":"slow down"}' } },
+  box: { limit: 5, window: '1s', block_for: '3s' },
+  failonly: { limit: 2, window: '1d', count: ['401', '403'] },
+  cookie: { limit: 1, window: '1d', key: ['cookie:sid'] },
+  query: { limit: 1, window: '1d', key: ['query:user', 'path'] },
 };
 const testRules = Object.keys(policies).map((name) => ({ name: `rl-${name}`, path: `/lab/rl/${name}*`, cache: name === 'seq' ? 'respect_origin' : 'bypass', rate_limit: name }));
 const vars = { EDGELAYER: { ...cfg, kv_cache_ttl: '0s', rate_limits: { ...cfg.rate_limits, ...policies }, rules: [...testRules, ...cfg.rules] } };
@@ -110,6 +115,69 @@ test('allow list is never limited; deny list gets 403', async () => {
     await kvDelete('deny:127.0.0.1');
   }
   assert.equal((await edge('/about')).status, 200);
+});
+
+const hits = async (path) => (await (await fetch(`${stack.origin.url}/_lab/hits?path=${encodeURIComponent(path)}`)).json()).hits;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+test('credential stuffing: 1,000 concurrent failures admit exactly the limit, then the penalty box', async () => {
+  const results = await Promise.all(Array.from({ length: 1000 }, () => edge('/lab/rl/stuffing?status=401').then(async (r) => [r.status, await r.text(), r.headers.get('content-type')])));
+  assert.equal(results.filter(([s]) => s === 401).length, 5, 'exactly the limit reached the origin');
+  assert.equal(await hits('/lab/rl/stuffing'), 5);
+  const refused = results.filter(([s]) => s === 429);
+  assert.equal(refused.length, 995);
+  assert.deepEqual(refused[0].slice(1), ['{"error":"slow down"}', 'application/json'], "the policy's own response");
+  const during = await edge('/lab/rl/stuffing?status=200');
+  assert.equal(during.status, 429, 'boxed: even a request that would succeed waits');
+  const retry = Number(during.headers.get('retry-after'));
+  assert.ok(retry > 50 && retry <= 60, `Retry-After ${retry} counts down block_for`);
+});
+
+test('block_for holds a key past the point where the quota alone would admit it', async () => {
+  const statuses = [];
+  for (let i = 0; i < 6; i++) statuses.push((await edge('/lab/rl/box')).status);
+  assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429]);
+  const t0 = Date.now();
+  await sleep(1500);
+  assert.equal((await edge('/lab/rl/box')).status, 429, '1 s window refilled, the 3 s box has not ended');
+  await sleep(Math.max(0, 3300 - (Date.now() - t0)));
+  assert.equal((await edge('/lab/rl/box')).status, 200, 'out of the box');
+});
+
+test('count = ["401", "403"]: responses that do not match give their quota back', async () => {
+  for (let i = 0; i < 8; i++) {
+    assert.equal((await edge('/lab/rl/failonly')).status, 200, `success ${i + 1} spends nothing`);
+    await sleep(30); // the refund runs after the response
+  }
+  assert.equal((await edge('/lab/rl/failonly?status=403')).status, 403);
+  assert.equal((await edge('/lab/rl/failonly?status=401')).status, 401);
+  assert.equal((await edge('/lab/rl/failonly')).status, 429, 'two failures spent the quota');
+});
+
+test('keys from a cookie, a query parameter and the path', async () => {
+  const withSid = (sid) => edge('/lab/rl/cookie', { headers: { cookie: `theme=x; sid=${sid}` } });
+  assert.deepEqual([(await withSid('a')).status, (await withSid('a')).status, (await withSid('b')).status], [200, 429, 200]);
+  assert.deepEqual([(await edge('/lab/rl/cookie')).status, (await edge('/lab/rl/cookie')).status], [200, 200], 'no such cookie: not counted');
+  assert.deepEqual([(await edge('/lab/rl/query?user=ann')).status, (await edge('/lab/rl/query?user=ann')).status], [200, 429]);
+  assert.equal((await edge('/lab/rl/query2?user=ann')).status, 200, 'another path, another key');
+  assert.equal((await edge('/lab/rl/query?user=bob')).status, 200);
+});
+
+test('the shipped login policy: failed sign-ins are limited, then the key is shut out for 15 minutes', async () => {
+  const from = { 'cf-connecting-ip': '203.0.113.77', 'content-type': 'application/x-www-form-urlencoded' };
+  const login = (password) => edge('/login', { method: 'POST', headers: from, body: `user=demo&password=${password}` });
+  assert.equal((await login('demo-password')).status, 200, 'a good sign-in passes and spends nothing');
+  await sleep(30);
+  const statuses = [];
+  for (let i = 0; i < 7; i++) statuses.push((await login(`guess${i}`)).status);
+  assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429]);
+  const shut = await login('demo-password');
+  assert.equal(shut.status, 429, 'the right password waits out the box too');
+  assert.equal(shut.headers.get('content-type'), 'application/json');
+  assert.match(await shut.text(), /too many failed sign-ins/);
+  assert.ok(Number(shut.headers.get('retry-after')) > 800, 'about 15 minutes');
+  const other = await edge('/login', { method: 'POST', headers: { ...from, 'cf-connecting-ip': '203.0.113.78' }, body: 'user=demo&password=demo-password' });
+  assert.equal(other.status, 200, 'other clients are not affected');
 });
 
 test('https_redirect sends plain HTTP to HTTPS with a 308', async () => {

@@ -31,6 +31,11 @@ fn shipped_rules_follow_the_seed_design() {
     assert_eq!(html.cache, CacheMode::Override { edge_ttl: Duration::from_secs(300) });
     assert!(html.stale_while_revalidate.is_some());
     assert_eq!(rule("/admin/users").cache, CacheMode::Bypass);
+    // Sign-ins: only failures spend the quota, then 15 minutes in the penalty box.
+    assert_eq!(cfg.rules.match_request(&Method::POST, "demo", "/login").rate_limit.as_deref(), Some("login"));
+    let login = &cfg.rate_limits["login"];
+    assert!(login.counted.counts(401) && !login.counted.counts(200));
+    assert_eq!((login.block_for_ms, login.response.as_ref().map(|r| r.status)), (900_000, Some(429)));
     let shared: EdgeConfig = EdgeConfig::from_vars_json(&doc["env"]["shared_cache"]["vars"]).unwrap();
     assert_eq!(shared.rules.match_request(&Method::GET, "x", "/static/x").cache, CacheMode::RespectOrigin);
 }
