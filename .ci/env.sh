@@ -6,7 +6,8 @@ CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 export PATH="$CARGO_BIN:$ROOT/node_modules/.bin:$PATH"
 export WASM_BINDGEN_BIN="$CARGO_BIN/wasm-bindgen"
 export ESBUILD_BIN="$ROOT/node_modules/esbuild/bin/esbuild"
-export WASM_OPT_BIN="$ROOT/node_modules/binaryen/bin/wasm-opt"
+# wasm-opt: a wrapper that optimises only with EDGELAYER_OPTIMIZE=1 (deploys, benchmarks).
+export WASM_OPT_BIN="$ROOT/.ci/wasm-opt"
 export WRANGLER_SEND_METRICS=false
 export CLOUDFLARE_NO_UPDATE_CHECK=true
 

@@ -56,11 +56,14 @@ export function ensureWrk() {
     if (e.code !== 'ENOENT') return;
   }
   if (process.getuid?.() !== 0) throw new Error('wrk is not installed: apt-get install wrk');
+  // A new machine has no package lists yet.
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
   execFileSync('apt-get', ['install', '-y', '-qq', 'wrk'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
 /** One wrk run: requests/s and latency percentiles (ms). */
 export function wrk(url, { seconds = 5, connections = 16, threads = 1 } = {}) {
+  ensureWrk();
   const out = execFileSync('wrk', ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', url], { encoding: 'utf8' });
   const ms = (v) => {
     const m = /([\d.]+)(us|ms|s)/.exec(v);
