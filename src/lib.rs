@@ -27,6 +27,7 @@ pub mod proxy;
 pub mod qvalue;
 pub mod ratelimit;
 pub mod rules;
+pub mod trace;
 pub mod transform;
 
 #[cfg(test)]

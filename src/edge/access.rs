@@ -5,6 +5,7 @@
 use super::context::{now_ms, Incoming, KV_BINDING};
 use super::error::EdgeResult;
 use super::objects::rate_limiter;
+use super::observe;
 use super::response::EdgeResponse;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::config::{EdgeConfig, RateLimitPolicy};
@@ -24,13 +25,15 @@ thread_local! {
 }
 
 /// A KV read through the isolate cache (`None`: absent; errors count as absent, logged).
-async fn kv_get(env: &Env, key: &str, ttl_ms: u64, now: u64) -> Option<String> {
+/// Errors are logged with `request_id` and the key's kind only (`apikey:` keys hold secrets).
+async fn kv_get(env: &Env, request_id: &str, key: &str, ttl_ms: u64, now: u64) -> Option<String> {
     if let Some(v) = KV_CACHE.with(|c| c.borrow().get(key).filter(|(_, at)| now.saturating_sub(*at) < ttl_ms).map(|(v, _)| v.clone())) {
         return v;
     }
     let value = match env.kv(KV_BINDING) {
         Ok(kv) => kv.get(key).text().await.unwrap_or_else(|e| {
-            console_error!("edgelayer: KV {key}: {e}");
+            let kind = key.split_once(':').map_or("?", |(k, _)| k);
+            observe::error(Some(request_id), format_args!("KV read of a {kind}: key failed: {e}"));
             None
         }),
         Err(_) => None,
@@ -76,7 +79,7 @@ pub fn settle(inc: &Incoming, reservation: Option<Reservation>, status: u16) {
     let id = inc.request_id.clone();
     inc.bg.wait_until(async move {
         if let Err(e) = rate_limiter::refund_remote(&env, &object, &policy.quota).await {
-            console_error!("edgelayer: {id} rate limiter refund for {}: {e}", policy.name);
+            observe::error(Some(&id), format_args!("rate limiter refund for {}: {e}", policy.name));
         }
     });
 }
@@ -104,7 +107,7 @@ pub async fn enforce(env: &Env, config: &EdgeConfig, inc: &Incoming, rule: &Rule
     let ttl = config.kv_cache_ttl.as_millis() as u64;
     let ip = inc.client_ip.as_deref().and_then(|ip| client_ip_key(ip, 64));
     if let Some(ip) = &ip {
-        if kv_get(env, &format!("deny:{ip}"), ttl, now).await.is_some() {
+        if kv_get(env, &inc.request_id, &format!("deny:{ip}"), ttl, now).await.is_some() {
             return Ok(Verdict::Respond(simple_problem(403, "Forbidden", "this client is blocked")));
         }
     }
@@ -112,15 +115,15 @@ pub async fn enforce(env: &Env, config: &EdgeConfig, inc: &Incoming, rule: &Rule
         return Ok(Verdict::Proceed(Vec::new(), None));
     };
     if let Some(ip) = &ip {
-        if kv_get(env, &format!("allow:{ip}"), ttl, now).await.is_some() {
+        if kv_get(env, &inc.request_id, &format!("allow:{ip}"), ttl, now).await.is_some() {
             return Ok(Verdict::Proceed(Vec::new(), None));
         }
     }
     if let Some(api_key) = inc.headers.get(config.api_key_header.as_str()).and_then(|v| v.to_str().ok()) {
-        if let Some(tier) = kv_get(env, &format!("apikey:{}", api_key.trim()), ttl, now).await {
+        if let Some(tier) = kv_get(env, &inc.request_id, &format!("apikey:{}", api_key.trim()), ttl, now).await {
             match config.rate_limits.get(tier.trim()) {
                 Some(p) => policy = p,
-                None => console_error!("edgelayer: API key tier {tier:?} is not a policy; using {}", policy.name),
+                None => observe::error(Some(&inc.request_id), format_args!("API key tier {tier:?} is not a policy; using {}", policy.name)),
             }
         }
     }
@@ -164,7 +167,7 @@ async fn decide(env: &Env, inc: &Incoming, policy: &RateLimitPolicy) -> EdgeResu
                 checked.decision
             }
             Err(e) => {
-                console_error!("edgelayer: {} {} rate limiter unreachable: {e}", inc.request_id, policy.name);
+                observe::error(Some(&inc.request_id), format_args!("rate limiter {} unreachable: {e}", policy.name));
                 if policy.fail_closed {
                     return Ok(Verdict::Respond(simple_problem(503, "Service Unavailable", "rate limiter unavailable")));
                 }

@@ -13,7 +13,7 @@ use crate::metrics::alerts::Thresholds;
 use crate::pipeline::route::AdminPage;
 use crate::pool::shared::Snapshot;
 use http::{HeaderMap, HeaderValue};
-use worker::{console_error, Env};
+use worker::Env;
 
 const DASHBOARD_HTML: &str = include_str!("../../assets/dashboard/index.html");
 const DASHBOARD_JS: &str = include_str!("../../assets/dashboard/dashboard.js");
@@ -55,10 +55,10 @@ pub async fn page(env: &Env, config: &EdgeConfig, inc: &Incoming, page: AdminPag
         AdminPage::DashboardCss => ("text/css; charset=utf-8", DASHBOARD_CSS.to_owned()),
         AdminPage::Metrics | AdminPage::MetricsJson => {
             // This isolate's latest sums first, so what was just served is in the answer.
-            if let Err(e) = observe::flush(env).await {
-                console_error!("edgelayer: {} shipping metrics failed: {e}", inc.request_id);
+            if let Err(e) = observe::flush(env, config.metrics.shards).await {
+                observe::error(Some(&inc.request_id), format_args!("shipping metrics failed: {e}"));
             }
-            let aggregate = edge_metrics::read(env).await.map_err(|e| EdgeError::Upstream(502, format!("metrics unavailable: {e}")))?;
+            let aggregate = edge_metrics::read(env, config.metrics.shards).await.map_err(|e| EdgeError::Upstream(502, format!("metrics unavailable: {e}")))?;
             let pool = origin_pool::snapshot(env).await.ok();
             let now = now_ms() as u64;
             let thresholds = Thresholds::SEED;
@@ -81,6 +81,19 @@ pub async fn page(env: &Env, config: &EdgeConfig, inc: &Incoming, page: AdminPag
         }
     };
     Ok(EdgeResponse::bytes(200, headers(content_type), body))
+}
+
+/// Evaluates the alerts over their window on every shard's figures (the cron, once a
+/// minute); the `alerts` object posts the webhook when one starts or ends.
+pub async fn announce_alerts(env: &Env, config: &EdgeConfig) -> worker::Result<()> {
+    let now = now_ms() as u64;
+    let aggregate = edge_metrics::read(env, config.metrics.shards).await?;
+    let window = aggregate.recent(now, Thresholds::SEED.window_minutes).summary();
+    let told = edge_metrics::announce(env, window, now).await?;
+    if !told.changes.is_empty() {
+        observe::info(format_args!("alerts changed: {} (webhook delivered: {:?})", serde_json::Value::from(told.changes), told.delivered));
+    }
+    Ok(())
 }
 
 /// `GET /__edgelayer/health`. Without the admin token: `{"status":"ok"}` once the config

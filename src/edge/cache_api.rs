@@ -242,13 +242,13 @@ pub async fn bans(env: &Env, refresh_ms: u64, now: u64) -> Rc<Vec<Ban>> {
                         cursor = page.cursor;
                     }
                     Err(e) => {
-                        console_error!("edgelayer: reading bans failed: {e}");
+                        super::observe::error(None, format_args!("reading bans failed: {e}"));
                         break;
                     }
                 }
             }
         }
-        Err(e) => console_error!("edgelayer: no KV binding for bans: {e}"),
+        Err(e) => super::observe::error(None, format_args!("no KV binding for bans: {e}")),
     }
     let list = Rc::new(list);
     BANS.with(|b| *b.borrow_mut() = Some((now, list.clone())));
@@ -347,7 +347,7 @@ pub fn set_hit_for_pass(key: &str, mark: HitForPass) {
 /// Writes a fill to L2 (and small bodies to L1) in the background: bodies up to the L1 entry
 /// size are read first (length known or not, e.g. after minify or brotli) and kept in L1;
 /// larger ones continue as a stream. `guard` (the collapsing lead) is released when done.
-pub async fn fill_in_background(l1: L1Settings, primary: String, request: HeaderMap, plan: StorePlan, body: ResponseBody, guard: Option<LeaderGuard>) {
+pub async fn fill_in_background(request_id: String, l1: L1Settings, primary: String, request: HeaderMap, plan: StorePlan, body: ResponseBody, guard: Option<LeaderGuard>) {
     let StorePlan { meta, headers, ttl_secs } = plan;
     let limit = l1.entry_limit();
     let result = async {
@@ -363,7 +363,7 @@ pub async fn fill_in_background(l1: L1Settings, primary: String, request: Header
     }
     .await;
     if let Err(e) = result {
-        console_error!("edgelayer: cache put for {primary} failed: {e}");
+        super::observe::error(Some(&request_id), format_args!("cache put for {primary} failed: {e}"));
     }
     drop(guard);
 }

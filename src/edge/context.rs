@@ -7,6 +7,7 @@ use crate::config::EdgeConfig;
 use crate::error::EdgeError;
 use crate::pipeline::finish::ServerTiming;
 use crate::proxy;
+use crate::trace::TraceContext;
 use http::{header, HeaderMap, HeaderName, HeaderValue};
 use std::cell::{OnceCell, RefCell};
 use std::future::Future;
@@ -133,6 +134,8 @@ pub struct Timing {
     pub cache_ms: Option<f64>,
     /// Origin attempts, ms.
     pub origin_ms: Option<f64>,
+    /// The origin asked last (for the log line).
+    pub origin: Option<String>,
     /// What rewrote the body, and how long it took when it was not streamed.
     pub transform: Option<(&'static str, Option<f64>)>,
 }
@@ -151,8 +154,10 @@ pub struct Incoming {
     pub host: String,
     /// The platform's `CF-Connecting-IP`.
     pub client_ip: Option<String>,
-    /// `request.cf.country` and `request.cf.asn` (absent locally).
+    /// `request.cf.country`, `.asn` and `.colo` (absent locally).
     pub cf: CfInfo,
+    /// The W3C trace this request belongs to, and the edge's span in it.
+    pub trace: TraceContext,
     /// When the request arrived, ms.
     pub started: f64,
     /// `X-Request-Id`: the client's when it is a sane token, else a new one; sent to the origin.
@@ -195,6 +200,7 @@ impl Incoming {
             host: url.host_str().unwrap_or_default().to_owned(),
             client_ip: headers.get(&proxy::CF_CONNECTING_IP).and_then(|v| v.to_str().ok()).map(str::to_owned),
             cf: CfInfo::of(req),
+            trace: TraceContext::continue_or_start(headers.get("traceparent").and_then(|v| v.to_str().ok()), &random_hex::<16>().unwrap_or_else(|| "1".repeat(32)), &random_hex::<8>().unwrap_or_else(|| "1".repeat(16))),
             headers,
             url,
             started,
@@ -215,6 +221,7 @@ impl Incoming {
             host: self.host.clone(),
             client_ip: self.client_ip.clone(),
             cf: self.cf.clone(),
+            trace: self.trace.clone(),
             started: self.started,
             request_id: self.request_id.clone(),
             env: self.env.clone(),
@@ -266,13 +273,15 @@ fn client_accept_encoding(req: &Request) -> Option<String> {
     cf_field(req, "clientAcceptEncoding")?.as_string()
 }
 
-/// What Cloudflare says about the client (rate-limit keys).
+/// What Cloudflare says about the client and the data centre (rate-limit keys, logs).
 #[derive(Debug, Clone, Default)]
 pub struct CfInfo {
     /// The client's country (ISO 3166-1 alpha-2).
     pub country: Option<String>,
     /// The client's network (autonomous system number).
     pub asn: Option<u32>,
+    /// The data centre (IATA code).
+    pub colo: Option<String>,
 }
 
 impl CfInfo {
@@ -280,6 +289,7 @@ impl CfInfo {
         Self {
             country: cf_field(req, "country").and_then(|v| v.as_string()),
             asn: cf_field(req, "asn").and_then(|v| v.as_f64()).filter(|n| (0.0..=u32::MAX as f64).contains(n)).map(|n| n as u32),
+            colo: cf_field(req, "colo").and_then(|v| v.as_string()),
         }
     }
 }

@@ -4,10 +4,10 @@
 //! escaping `#[event(fetch)]` as the runtime's bare 500.
 
 use super::context::Incoming;
+use super::observe;
 use super::response::EdgeResponse;
 use crate::error::{EdgeError, ErrorSource};
 use http::{HeaderMap, HeaderName, HeaderValue};
-use worker::console_error;
 
 /// An error on the way to a response.
 #[derive(Debug)]
@@ -39,8 +39,8 @@ pub type EdgeResult<T> = std::result::Result<T, AppError>;
 pub fn response(inc: &Incoming, e: &EdgeError) -> EdgeResponse {
     if e.source() != ErrorSource::Client {
         match e.detail() {
-            Some(d) => console_error!("edgelayer: {} {} {} ({}): {e}: {d}", inc.request_id, inc.method, inc.path, e.source().as_str()),
-            None => console_error!("edgelayer: {} {} {} ({}): {e}", inc.request_id, inc.method, inc.path, e.source().as_str()),
+            Some(d) => observe::error(Some(&inc.request_id), format_args!("{} {} ({}): {e}: {d}", inc.method, inc.path, e.source().as_str())),
+            None => observe::error(Some(&inc.request_id), format_args!("{} {} ({}): {e}", inc.method, inc.path, e.source().as_str())),
         }
     }
     let (content_type, body) = e.body(inc.accept(), &inc.path);

@@ -6,7 +6,7 @@
 use super::cache_api::{self, Collapse, Found, L1Entry, LeaderGuard, Lookup};
 use super::context::{now_ms, Incoming};
 use super::error::{AppError, EdgeResult};
-use super::origin;
+use super::{observe, origin};
 use super::response::{self, EdgeResponse, Outgoing};
 use crate::cache::bans::is_banned;
 use crate::cache::key::primary_key;
@@ -23,7 +23,7 @@ use crate::proxy::content_length;
 use crate::rules::Rule;
 use http::{header, HeaderMap, StatusCode};
 use std::rc::Rc;
-use worker::{console_error, Request, Response, ResponseBody, Result};
+use worker::{Request, Response, ResponseBody, Result};
 
 /// The request as the fill planner sees it.
 fn for_request<'a>(inc: &'a Incoming, rule: &'a Rule) -> ForRequest<'a> {
@@ -70,7 +70,7 @@ async fn invalidate(config: &EdgeConfig, inc: &Incoming, paths: &[String]) {
         let rule = config.rules.match_request(&http::Method::GET, &inc.host, path);
         let key = primary_key(inc.url.scheme(), &inc.host, path, None, &rule.cache_key, &inc.headers);
         if let Err(e) = cache_api::delete(&key).await {
-            console_error!("edgelayer: {} invalidating {key} failed: {e}", inc.request_id);
+            observe::error(Some(&inc.request_id), format_args!("invalidating {key} failed: {e}"));
         }
     }
     cache_api::l1_invalidate(&config.l1, Some(paths));
@@ -172,7 +172,7 @@ pub async fn cached(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule) -> Edg
                 Phase::Revalidate { if_error } => return revalidate(config, inc, rule, &primary, found, if_error).await,
             },
             Ok(Lookup::Miss { vary_miss: v }) => vary_miss = v,
-            Err(e) => console_error!("edgelayer: {} cache lookup failed: {e}", inc.request_id),
+            Err(e) => observe::error(Some(&inc.request_id), format_args!("cache lookup failed: {e}")),
         }
         match cache_api::collapse(&primary).await {
             Collapse::Leader(g) => guard = Some(g),
@@ -214,7 +214,7 @@ fn fill(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primary: &str, res
     if let Some(store) = plan.store.clone() {
         let (client, copy) = response::tee(body)?;
         body = client;
-        inc.bg.wait_until(cache_api::fill_in_background(config.l1, primary.to_owned(), inc.headers.clone(), store, copy, guard));
+        inc.bg.wait_until(cache_api::fill_in_background(inc.request_id.clone(), config.l1, primary.to_owned(), inc.headers.clone(), store, copy, guard));
     }
     // For HEAD the GET body feeds the cache copy only; the response carries none.
     Ok(EdgeResponse::new(&inc.method, plan.status, plan.headers, body, plan.manual))
@@ -240,7 +240,7 @@ async fn revalidate(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primar
                 Cacheability::Store(meta) => {
                     let (client, copy) = response::tee(body)?;
                     let store = StorePlan { meta: meta.clone(), headers: refreshed.headers.clone(), ttl_secs: refreshed.ttl_secs };
-                    inc.bg.wait_until(cache_api::fill_in_background(config.l1, primary.to_owned(), inc.headers.clone(), store, copy, None));
+                    inc.bg.wait_until(cache_api::fill_in_background(inc.request_id.clone(), config.l1, primary.to_owned(), inc.headers.clone(), store, copy, None));
                     let detail = StatusDetail { ttl: Some(meta.ttl_secs(now)), fwd_status: Some(304), stored: true, ..Default::default() };
                     Ok(serve_stored(inc, rule, &meta, &refreshed.headers, client, CacheOutcome::Revalidated, detail))
                 }
@@ -272,20 +272,20 @@ fn refresh_in_background(config: Rc<EdgeConfig>, inc: &Incoming, rule: Rule, pri
                 // Re-read the stored body to store it again under the new freshness.
                 if let (Cacheability::Store(meta), Ok(Lookup::Found(found))) = (refreshed.decision, cache_api::lookup(&primary, &inc.headers, &[], None).await) {
                     let store = StorePlan { meta, headers: refreshed.headers, ttl_secs: refreshed.ttl_secs };
-                    cache_api::fill_in_background(config.l1, primary.clone(), inc.headers.clone(), store, found.response.into_parts().1, Some(guard)).await;
+                    cache_api::fill_in_background(inc.request_id.clone(), config.l1, primary.clone(), inc.headers.clone(), store, found.response.into_parts().1, Some(guard)).await;
                 }
             }
             (Revalidation::Replace, Ok(r)) => {
                 let plan = fill::plan(for_request(&inc, &rule), r.status_code(), origin::headers_of(&r), now, Fill::Cache { outcome: CacheOutcome::Expired, vary_miss: false, shared: Ok(()) });
                 let Some(store) = plan.store.clone() else { return };
                 match transform_body(&inc, &config, &rule, &plan, r.into_parts().1) {
-                    Ok(body) => cache_api::fill_in_background(config.l1, primary.clone(), inc.headers.clone(), store, body, Some(guard)).await,
-                    Err(e) => console_error!("edgelayer: {} background refresh of {primary}: {e}", inc.request_id),
+                    Ok(body) => cache_api::fill_in_background(inc.request_id.clone(), config.l1, primary.clone(), inc.headers.clone(), store, body, Some(guard)).await,
+                    Err(e) => observe::error(Some(&inc.request_id), format_args!("background refresh of {primary}: {e}")),
                 }
             }
-            (Revalidation::UseStale { fwd_status }, _) => console_error!("edgelayer: {} background refresh of {primary} got {fwd_status}; the stale copy stays", inc.request_id),
-            (_, Err(AppError(e))) => console_error!("edgelayer: {} background refresh of {primary} failed: {e}", inc.request_id),
-            (_, Ok(r)) => console_error!("edgelayer: {} background refresh of {primary} got {}", inc.request_id, r.status_code()),
+            (Revalidation::UseStale { fwd_status }, _) => observe::error(Some(&inc.request_id), format_args!("background refresh of {primary} got {fwd_status}; the stale copy stays")),
+            (_, Err(AppError(e))) => observe::error(Some(&inc.request_id), format_args!("background refresh of {primary} failed: {e}")),
+            (_, Ok(r)) => observe::error(Some(&inc.request_id), format_args!("background refresh of {primary} got {}", r.status_code())),
         }
     }
 }

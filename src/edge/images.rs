@@ -162,7 +162,7 @@ fn store_and_answer(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &
     let for_req = ForRequest { rule, path: &req.source_path, method: &http::Method::GET, headers: &inc.headers };
     let plan = fill::plan(for_req, 200, headers, now_ms() as u64, Fill::Cache { outcome: CacheOutcome::Miss, vary_miss: false, shared });
     if let Some(store) = plan.store.clone() {
-        inc.bg.wait_until(cache_api::fill_in_background(config.l1, key, inc.headers.clone(), store, ResponseBody::Body(body.clone()), guard));
+        inc.bg.wait_until(cache_api::fill_in_background(inc.request_id.clone(), config.l1, key, inc.headers.clone(), store, ResponseBody::Body(body.clone()), guard));
     }
     EdgeResponse::new(&inc.method, 200, plan.headers, ResponseBody::Body(body), plan.manual).into()
 }

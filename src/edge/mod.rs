@@ -30,6 +30,7 @@ mod origin;
 mod purge;
 mod response;
 
+use crate::config::EdgeConfig;
 use crate::error::EdgeError;
 use crate::pipeline::finish;
 use crate::pipeline::route::{self, Endpoint, Route, Serve};
@@ -51,21 +52,24 @@ async fn scheduled(_event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     console_error_panic_hook::set_once();
     let config = match load_config(&env) {
         Ok(c) => c,
-        Err(e) => return console_error!("edgelayer: {e}"),
+        Err(e) => return observe::error(None, e),
     };
     match origin::check_all(&env, &config).await {
-        Ok(s) => console_log!("edgelayer: health checks: {}", s.to_json()),
-        Err(e) => console_error!("edgelayer: health checks could not be recorded: {e}"),
+        Ok(s) => observe::info(format_args!("health checks: {}", s.to_json())),
+        Err(e) => observe::error(None, format_args!("health checks could not be recorded: {e}")),
     }
     let bg = Background::of_schedule(ctx);
     for url in &config.pool.warm {
         match warm(url, &env, &bg).await {
-            Ok(note) => console_log!("edgelayer: warmed {url}: {note}"),
-            Err(e) => console_error!("edgelayer: warming {url} failed: {e}"),
+            Ok(note) => observe::info(format_args!("warmed {url}: {note}")),
+            Err(e) => observe::error(None, format_args!("warming {url} failed: {e}")),
         }
     }
-    if let Err(e) = observe::flush(&env).await {
-        console_error!("edgelayer: shipping metrics failed: {e}");
+    if let Err(e) = observe::flush(&env, config.metrics.shards).await {
+        observe::error(None, format_args!("shipping metrics failed: {e}"));
+    }
+    if let Err(e) = admin::announce_alerts(&env, &config).await {
+        observe::error(None, format_args!("evaluating alerts failed: {e}"));
     }
 }
 
@@ -91,11 +95,14 @@ async fn handle(req: Request, env: Env, bg: Background) -> Response {
     let inc = match Incoming::new(&req, env, bg) {
         Ok(inc) => inc,
         Err(e) => {
-            console_error!("edgelayer: unreadable request: {e}");
+            observe::error(None, format_args!("unreadable request: {e}"));
             return bare_error(e.status(), "bad request");
         }
     };
     let config = load_config(&inc.env);
+    // Logs and metrics go on with defaults when the config is broken (its 500 is logged).
+    let settings = config.as_deref().ok();
+    let log_sample = settings.map_or(1.0, |c| c.log_sample);
     let routed = match &config {
         Ok(config) => dispatch(req, &inc, config).await,
         Err(e) => Routed::edge(Err(EdgeError::Config(e.clone()).into())),
@@ -118,16 +125,16 @@ async fn handle(req: Request, env: Env, bg: Background) -> Response {
     };
     access::settle(&inc, routed.reservation, status);
     let res = match out {
-        Outgoing::Edge(res) => last_step(res, &inc, rule, &routed.extra, routed.limited),
+        Outgoing::Edge(res) => last_step(res, &inc, rule, &routed.extra, routed.limited, settings),
         Outgoing::Upgrade(res) => {
             // A WebSocket handshake passes untouched; it is still counted.
             let record = crate::metrics::aggregate::RequestRecord { rule: &rule.name, cache: "none", status: 101, seconds: (context::now_ms() - inc.started) / 1000.0, bytes_in: None, bytes_out: Some(0), limited: false };
-            observe::request(&inc, &record);
+            observe::request(&inc, &record, log_sample, rule.log_query);
             Ok(res)
         }
     };
     res.unwrap_or_else(|e| {
-        console_error!("edgelayer: {} {} {}: building the response failed: {e}", inc.request_id, inc.method, inc.path);
+        observe::error(Some(&inc.request_id), format_args!("{} {}: building the response failed: {e}", inc.method, inc.path));
         bare_error(500, "internal error")
     })
 }
@@ -139,13 +146,15 @@ fn bare_error(status: u16, message: &str) -> Response {
 
 /// [`finish::finish`] on the `http` headers, the nonce pass when it says so, `Server-Timing`
 /// and `X-Request-Id`, the metrics record, then the one conversion to the platform's response.
-fn last_step(mut res: EdgeResponse, inc: &Incoming, rule: &Rule, extra: &[(&'static str, String)], limited: bool) -> Result<Response> {
+fn last_step(mut res: EdgeResponse, inc: &Incoming, rule: &Rule, extra: &[(&'static str, String)], limited: bool, settings: Option<&EdgeConfig>) -> Result<Response> {
     let https = inc.url.scheme() == "https";
     let nonce = crate::transform::wants_nonce(rule, res.status, &res.headers).then(new_nonce).flatten();
     let seconds = (context::now_ms() - inc.started) / 1000.0;
     let done = finish::finish(rule, &inc.method, &inc.headers, res.status, &mut res.headers, https, nonce.as_deref(), extra, seconds, limited);
-    observe::request(inc, &done.record);
-    observe::flush_if_due(&inc.env, &inc.bg);
+    observe::request(inc, &done.record, settings.map_or(1.0, |c| c.log_sample), rule.log_query);
+    if let Some(config) = settings {
+        observe::flush_if_due(&inc.env, &inc.bg, &config.metrics);
+    }
     if let (true, Some(nonce)) = (done.nonce_body, nonce) {
         let plan = crate::transform::TransformPlan { minify: true, coding: None, vary_encoding: false };
         res.body = response::transformed(res.body, &plan, crate::html::MinifyOptions::nonce_only(nonce), 0, None)?;

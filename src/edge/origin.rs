@@ -1,8 +1,9 @@
 //! Origin fetch: the request the core shaped ([`crate::pipeline::upstream`]) sent to an origin
 //! the pool chose ([`crate::pool::PoolView`]), with a timeout, one retry elsewhere when the
 //! core allows it, and breaker bookkeeping. Breaker states are shared through the `OriginPool`
-//! Durable Object and cached in the isolate for `pool.share_ttl`; the cron's health checks and
-//! the confirmations of failures that do not count by themselves go there too.
+//! Durable Object, read through a copy in each data centre's Cache API and kept in the isolate
+//! for `pool.share_ttl`; results are reported in batches. The cron's health checks and the
+//! confirmations of failures that do not count by themselves go to the object too.
 
 use super::context::{load_config, now_ms, to_headers, Background, Incoming};
 use super::error::EdgeResult;
@@ -14,7 +15,7 @@ use crate::error::EdgeError;
 use crate::metrics::aggregate::OriginResult;
 use crate::pipeline::upstream::{self, BodyPlan, ClientBody, UpstreamPurpose, UpstreamRequest};
 use crate::pool::breaker::Breaker;
-use crate::pool::shared::{Event, HealthCheck, Snapshot};
+use crate::pool::shared::{copy_verdict, news, CopyVerdict, Event, HealthCheck, Snapshot, LEASE_MS, MAX_PENDING_EVENTS};
 use crate::pool::{Attempt, PoolView};
 use crate::proxy::{self, ClientInfo};
 use crate::rules::Rule;
@@ -26,11 +27,20 @@ use worker::*;
 /// A snapshot refresh that has not finished after this long may be started again (workerd can
 /// cancel a background task, which would otherwise block refreshes for good).
 const REFRESH_STUCK_MS: f64 = 5_000.0;
+/// How often an isolate sends its queued results at most.
+const REPORT_EVERY_MS: f64 = 1_000.0;
 
 struct Local {
     view: PoolView,
+    /// When the isolate last adopted a shared copy (its clock, ms).
     fetched_at: f64,
-    refresh_started: f64,
+    /// A refresh in flight since then.
+    refresh_started: Option<f64>,
+    /// Results not yet reported, and when the last report went.
+    pending: Vec<Event>,
+    last_report: f64,
+    /// The end of the last lease this isolate took on the data centre's copy.
+    my_lease: u64,
     /// Origins (by index) with a confirming health check in flight.
     confirming: Vec<usize>,
 }
@@ -42,7 +52,7 @@ thread_local! {
 fn with_local<R>(config: &EdgeConfig, f: impl FnOnce(&mut Local) -> R) -> R {
     LOCAL.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let local = slot.get_or_insert_with(|| Local { view: PoolView::new(config.origins.clone(), config.pool.breaker), fetched_at: f64::NEG_INFINITY, refresh_started: f64::NEG_INFINITY, confirming: Vec::new() });
+        let local = slot.get_or_insert_with(|| Local { view: PoolView::new(config.origins.clone(), config.pool.breaker), fetched_at: f64::NEG_INFINITY, refresh_started: None, pending: Vec::new(), last_report: f64::NEG_INFINITY, my_lease: 0, confirming: Vec::new() });
         f(local)
     })
 }
@@ -56,7 +66,9 @@ pub async fn fetch(inc: &Incoming, config: &EdgeConfig, rule: &Rule, body: Optio
         Some(_) => ClientBody::from_headers(&inc.headers, config.pool.buffer_body),
         None => ClientBody::NONE,
     };
-    let up = upstream::upstream_request(&inc.method, &inc.headers, client_body, client, &config.strip_request_headers, &rule.keep_request_headers, &inc.request_id, purpose);
+    let traceparent = inc.trace.outgoing();
+    let ids = upstream::RequestIds { request_id: &inc.request_id, traceparent: Some(&traceparent) };
+    let up = upstream::upstream_request(&inc.method, &inc.headers, client_body, client, &config.strip_request_headers, &rule.keep_request_headers, &ids, purpose);
     let platform_headers = to_headers(&up.headers)?;
     let body: Option<wasm_bindgen::JsValue> = match (up.body, body) {
         (BodyPlan::None, _) | (_, None) => None,
@@ -102,6 +114,7 @@ async fn send(inc: &Incoming, config: &EdgeConfig, up: &UpstreamRequest, make: i
         {
             let mut t = inc.timing.borrow_mut();
             t.origin_ms = Some(t.origin_ms.unwrap_or(0.0) + elapsed);
+            t.origin = Some(origin.as_str().to_owned());
         }
         let now = now_ms() as u64;
         let (attempt, response) = match result {
@@ -109,7 +122,7 @@ async fn send(inc: &Incoming, config: &EdgeConfig, up: &UpstreamRequest, make: i
             Err(None) => (Attempt::TimedOut, None),
             Err(Some(message)) => {
                 let attempt = Attempt::from_fetch_error(&message);
-                console_error!("edgelayer: {} origin {} failed ({attempt:?}): {message}", inc.request_id, origin.as_str());
+                observe::error(Some(&inc.request_id), format_args!("origin {} failed ({attempt:?}): {message}", origin.as_str()));
                 (attempt, None)
             }
         };
@@ -120,9 +133,11 @@ async fn send(inc: &Incoming, config: &EdgeConfig, up: &UpstreamRequest, make: i
         };
         observe::record(|s| s.record_origin(origin.as_str(), metric, elapsed / 1000.0));
         if let Some(ok) = attempt.breaker_result(up.counts_against_origin) {
-            with_local(config, |l| l.view.record(choice.index, ok, now));
+            let transition = with_local(config, |l| l.view.record(choice.index, ok, now));
             if choice.probe || !ok {
-                report(&inc.env, &inc.bg, origin.as_str(), ok);
+                // The isolate's own breaker opening is news to send at once.
+                let urgent = transition != crate::pool::breaker::Transition::None;
+                report(&inc.env, &inc.bg, config, Event { url: origin.as_str().to_owned(), ok, check: None }, urgent);
             }
         } else if attempt.needs_confirmation(up.counts_against_origin) {
             confirm(inc, config, choice.index);
@@ -146,7 +161,7 @@ async fn send(inc: &Incoming, config: &EdgeConfig, up: &UpstreamRequest, make: i
 
 /// Fetches with a deadline for the response headers. `Err(None)`: timed out (the request is
 /// aborted); `Err(Some(message))`: the fetch failed.
-async fn fetch_with_timeout(req: Request, timeout: Duration) -> std::result::Result<Response, Option<String>> {
+pub(super) async fn fetch_with_timeout(req: Request, timeout: Duration) -> std::result::Result<Response, Option<String>> {
     let controller = AbortController::default();
     let signal = controller.signal();
     let fetch = Fetch::Request(req);
@@ -163,21 +178,67 @@ async fn fetch_with_timeout(req: Request, timeout: Duration) -> std::result::Res
     }
 }
 
-/// Tells the shared copy about one result, in the background, and adopts its answer.
-fn report(env: &Env, bg: &Background, url: &str, ok: bool) {
-    let events = vec![Event { url: url.to_owned(), ok, check: None }];
-    let env = env.clone();
-    bg.wait_until(async move {
-        if let Err(e) = post_events(&env, &events).await {
-            console_error!("edgelayer: reporting to the origin pool object failed: {e}");
+/// Queues one result for the shared copy. The queue goes to the object in the background at
+/// most once per [`REPORT_EVERY_MS`] per isolate, or at once when `urgent` (the isolate's own
+/// breaker changed state); what is left waits for the next report or refresh.
+fn report(env: &Env, bg: &Background, config: &EdgeConfig, event: Event, urgent: bool) {
+    let now = now_ms();
+    let batch = with_local(config, |l| {
+        if l.pending.len() < MAX_PENDING_EVENTS {
+            l.pending.push(event);
         }
+        (urgent || now - l.last_report >= REPORT_EVERY_MS).then(|| {
+            l.last_report = now;
+            std::mem::take(&mut l.pending)
+        })
     });
+    if let Some(events) = batch {
+        let env = env.clone();
+        bg.wait_until(async move {
+            if let Err(e) = send_news(&env, events).await {
+                observe::error(None, format_args!("reporting to the origin pool object failed: {e}"));
+            }
+        });
+    }
 }
 
-/// Sends results to the shared copy and adopts the snapshot it answers with.
+/// Sends the events the data centre's copy does not show yet ([`news`]), under the copy's
+/// lease: while another isolate of the data centre holds it (reporting or refreshing), the
+/// events wait in this isolate for the next round, judged again on the copy it brings. So an
+/// incident costs the object about one report per data centre per lease, not one per isolate.
+async fn send_news(env: &Env, events: Vec<Event>) -> Result<()> {
+    let copy = cached_copy().await;
+    let events = news(events, copy.as_ref().map(|(s, _)| s));
+    let now = now_ms() as u64;
+    match copy {
+        Some((snapshot, _)) if events.is_empty() => adopt(env, &snapshot),
+        Some((snapshot, (_, lease_until))) if now < lease_until && !holds_lease(env, lease_until) => {
+            adopt(env, &snapshot);
+            if let Ok(config) = load_config(env) {
+                with_local(&config, |l| {
+                    let room = MAX_PENDING_EVENTS.saturating_sub(l.pending.len());
+                    l.pending.extend(events.into_iter().take(room));
+                });
+            }
+        }
+        copy => {
+            if let Some((snapshot, (fetched_at, _))) = &copy {
+                take_lease(env, snapshot, *fetched_at, now + LEASE_MS).await?;
+            }
+            post_events(env, &events).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends results to the shared copy and adopts the snapshot it answers with (also stored as
+/// the data centre's copy).
 async fn post_events(env: &Env, events: &[Event]) -> Result<Snapshot> {
     let snapshot = origin_pool::report(env, events).await?;
     adopt(env, &snapshot);
+    if let Err(e) = store_copy(&snapshot, now_ms() as u64, 0).await {
+        observe::error(None, format_args!("storing the pool copy failed: {e}"));
+    }
     Ok(snapshot)
 }
 
@@ -185,30 +246,100 @@ fn adopt(env: &Env, snapshot: &Snapshot) {
     let Ok(config) = load_config(env) else { return };
     let shared: Vec<(String, Breaker)> = snapshot.origins.iter().map(|(u, h)| (u.clone(), h.breaker.clone())).collect();
     with_local(&config, |l| {
-        l.view.adopt(&shared);
+        l.view.adopt(&shared, snapshot.now);
         l.fetched_at = now_ms();
     });
 }
 
-/// Starts a background refresh of the shared copy when the cached one is older than
+/// The Cache API key of the data centre's copy of the shared snapshot (never a client URL:
+/// the host is reserved, RFC 2606).
+const COPY_KEY: &str = "https://edgelayer-pool.invalid/snapshot";
+
+/// Stores `snapshot` as the data centre's copy, fetched at `fetched_at`; `lease_until`: a
+/// refresh is under way until then (0: none).
+async fn store_copy(snapshot: &Snapshot, fetched_at: u64, lease_until: u64) -> Result<()> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    // Kept a minute at most; freshness is judged by `fetched_at` (pool.share_ttl).
+    headers.set("cache-control", "max-age=60")?;
+    headers.set("x-fetched-at", &fetched_at.to_string())?;
+    headers.set("x-lease-until", &lease_until.to_string())?;
+    let res = Response::from_json(snapshot)?.with_headers(headers);
+    Cache::default().put(COPY_KEY, res).await
+}
+
+/// Puts the data centre's copy back under this isolate's lease until `lease_until`.
+async fn take_lease(env: &Env, snapshot: &Snapshot, fetched_at: u64, lease_until: u64) -> Result<()> {
+    if let Ok(config) = load_config(env) {
+        with_local(&config, |l| l.my_lease = lease_until);
+    }
+    store_copy(snapshot, fetched_at, lease_until).await
+}
+
+/// Whether the lease ending at `lease_until` is this isolate's own (it does not wait for
+/// itself).
+fn holds_lease(env: &Env, lease_until: u64) -> bool {
+    load_config(env).is_ok_and(|config| with_local(&config, |l| l.my_lease == lease_until))
+}
+
+/// The data centre's copy: the snapshot and its `(fetched_at, lease_until)`.
+async fn cached_copy() -> Option<(Snapshot, (u64, u64))> {
+    let mut res = Cache::default().get(COPY_KEY, false).await.ok()??;
+    let number = |name: &str| res.headers().get(name).ok().flatten().and_then(|v| v.parse::<u64>().ok());
+    let meta = (number("x-fetched-at")?, number("x-lease-until").unwrap_or(0));
+    Some((res.json().await.ok()?, meta))
+}
+
+/// Refreshes the isolate's breakers: from the data centre's copy while it is fresh (or while
+/// another isolate is fetching a new one), else from the object (the copy is leased first, so
+/// the other isolates keep using it meanwhile). Queued reports go along instead of a read.
+async fn refresh(env: &Env, ttl_ms: u64, pending: Vec<Event>) -> Result<()> {
+    if !pending.is_empty() {
+        return send_news(env, pending).await;
+    }
+    let now = now_ms() as u64;
+    let cached = cached_copy().await;
+    match copy_verdict(cached.as_ref().map(|(_, meta)| *meta), now, ttl_ms) {
+        CopyVerdict::UseCached => {
+            if let Some((snapshot, _)) = cached {
+                adopt(env, &snapshot);
+            }
+        }
+        CopyVerdict::Refresh { lease_until } => {
+            if let Some((snapshot, (fetched_at, _))) = &cached {
+                take_lease(env, snapshot, *fetched_at, lease_until).await?;
+            }
+            let snapshot = origin_pool::snapshot(env).await?;
+            adopt(env, &snapshot);
+            store_copy(&snapshot, now_ms() as u64, 0).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Starts a background refresh of the breakers when the isolate's are older than
 /// `pool.share_ttl` (the request goes on with what the isolate has).
 fn refresh_if_due(inc: &Incoming, config: &EdgeConfig) {
     let now = now_ms();
-    let due = with_local(config, |l| {
-        let due = now - l.fetched_at >= config.pool.share_ttl.as_millis() as f64 && now - l.refresh_started >= REFRESH_STUCK_MS;
-        if due {
-            l.refresh_started = now;
-        }
-        due
+    let ttl = config.pool.share_ttl.as_millis() as f64;
+    let pending = with_local(config, |l| {
+        let stuck = l.refresh_started.is_some_and(|t| now - t >= REFRESH_STUCK_MS);
+        let due = now - l.fetched_at >= ttl && (l.refresh_started.is_none() || stuck);
+        due.then(|| {
+            l.refresh_started = Some(now);
+            l.last_report = now;
+            std::mem::take(&mut l.pending)
+        })
     });
-    if !due {
-        return;
-    }
+    let Some(pending) = pending else { return };
     let env = inc.env.clone();
+    let config_ttl = ttl as u64;
     inc.bg.wait_until(async move {
-        match origin_pool::snapshot(&env).await {
-            Ok(s) => adopt(&env, &s),
-            Err(e) => console_error!("edgelayer: reading the origin pool object failed: {e}"),
+        if let Err(e) = refresh(&env, config_ttl, pending).await {
+            observe::error(None, format_args!("refreshing the origin pool copy failed: {e}"));
+        }
+        if let Ok(config) = load_config(&env) {
+            with_local(&config, |l| l.refresh_started = None);
         }
     });
 }
@@ -251,7 +382,7 @@ fn confirm(inc: &Incoming, config: &EdgeConfig, index: usize) {
             l.confirming.retain(|i| *i != index);
         });
         if let Err(e) = post_events(&env, &[event]).await {
-            console_error!("edgelayer: reporting to the origin pool object failed: {e}");
+            observe::error(None, format_args!("reporting to the origin pool object failed: {e}"));
         }
     });
 }

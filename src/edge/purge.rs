@@ -45,7 +45,7 @@ pub async fn handle(mut req: Request, env: &Env, config: &EdgeConfig, inc: &Inco
             let rule = config.rules.match_request(&http::Method::GET, &inc.host, path);
             let key = primary_key(inc.url.scheme(), &inc.host, path, None, &rule.cache_key, &inc.headers);
             if let Err(e) = cache_api::delete(&key).await {
-                console_error!("edgelayer: purge delete {key}: {e}");
+                super::observe::error(Some(&inc.request_id), format_args!("purge delete {key}: {e}"));
             }
         }
     }

@@ -223,6 +223,25 @@ pub struct Aggregate {
     pub minutes: BTreeMap<u64, Slice>,
 }
 
+/// What [`Aggregate::add_batches`] changed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Changed {
+    /// Minutes written to (still within the hour).
+    pub touched: std::collections::BTreeSet<u64>,
+    /// Minutes dropped from the hour.
+    pub dropped: Vec<u64>,
+}
+
+/// The storage key of one minute's slice in a metrics object (zero-padded: keys sort by time).
+pub fn minute_key(minute: u64) -> String {
+    format!("m:{minute:012}")
+}
+
+/// The name of metrics object `index` of `shards`.
+pub fn shard_name(index: u32) -> String {
+    format!("metrics-{index}")
+}
+
 impl Aggregate {
     /// Adds a slice recorded during `minute` (ms / 60 000) and drops minutes older than an hour
     /// before `now` (ms). Slices from more than an hour ago still count in the totals.
@@ -233,6 +252,28 @@ impl Aggregate {
             self.minutes.entry(minute).or_default().merge(slice);
         }
         self.minutes.retain(|m, _| *m >= oldest);
+    }
+
+    /// Adds what one isolate shipped (`(minute, slice)` pairs) and says what changed, so the
+    /// metrics object writes only that: the totals, the minutes touched, and the minutes that
+    /// fell out of the hour (to delete). Storing per minute keeps each write to about two
+    /// slices, however long the history.
+    pub fn add_batches(&mut self, batches: &[(u64, Slice)], now: u64) -> Changed {
+        let before: Vec<u64> = self.minutes.keys().copied().collect();
+        for (minute, slice) in batches {
+            self.add(*minute, slice, now);
+        }
+        let touched = batches.iter().map(|(m, _)| *m).filter(|m| self.minutes.contains_key(m)).collect();
+        let dropped = before.into_iter().filter(|m| !self.minutes.contains_key(m)).collect();
+        Changed { touched, dropped }
+    }
+
+    /// Adds another shard's aggregate (readers merge every metrics object's).
+    pub fn merge(&mut self, other: &Aggregate) {
+        self.totals.merge(&other.totals);
+        for (m, s) in &other.minutes {
+            self.minutes.entry(*m).or_default().merge(s);
+        }
     }
 
     /// The last hour, one point per minute (empty minutes included), oldest first.
@@ -381,6 +422,24 @@ mod tests {
         // Keeps working after a JSON round trip (the Durable Object's storage).
         let back: Aggregate = serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn shards_write_only_what_changed_and_merge_back_to_one() {
+        let mut s = Slice::default();
+        s.record(&req("html", "hit", 200, 0.01));
+        let now = 1_000 * MINUTE_MS;
+        let (mut a, mut b) = (Aggregate::default(), Aggregate::default());
+        assert_eq!(a.add_batches(&[(1_000 - 61, s.clone()), (941, s.clone())], now), Changed { touched: [941].into(), dropped: vec![] }, "a slice past the hour goes to the totals only");
+        let later = 1_001 * MINUTE_MS;
+        let changed = a.add_batches(&[(1_001, s.clone())], later);
+        assert_eq!(changed, Changed { touched: [1_001].into(), dropped: vec![941] });
+        b.add_batches(&[(1_001, s.clone()), (1_001, s.clone())], later);
+        let mut all = Aggregate::default();
+        all.merge(&a);
+        all.merge(&b);
+        assert_eq!((all.totals.summary().requests, all.minutes[&1_001].summary().requests), (5, 3));
+        assert!(minute_key(5) < minute_key(40) && shard_name(3) == "metrics-3");
     }
 
     #[test]

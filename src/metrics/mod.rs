@@ -4,6 +4,7 @@
 
 pub mod aggregate;
 pub mod alerts;
+pub mod log;
 pub mod summary;
 
 use serde::{Deserialize, Serialize};

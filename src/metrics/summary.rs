@@ -1,10 +1,10 @@
 //! The figures the dashboard and the alerts read over a span (one minute, the last hour, one
 //! rule). A leaf shared by the aggregate, which computes it, and the alerts, which judge it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Figures over a span.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Requests.
     pub requests: u64,

@@ -73,8 +73,24 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
     let route = req.extensions().get::<MatchedPath>().map_or("static", |p| p.as_str()).to_owned();
+    let header = |h: &axum::http::HeaderMap, name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let request_id = header(req.headers(), "x-request-id");
+    // The edge's traceparent: the trace id joins this line to the edge's log line.
+    let trace = header(req.headers(), "traceparent").and_then(|t| crate::trace::parse(&t));
+    let path = req.uri().path().to_owned();
     let res = next.run(req).await;
-    state.metrics.record_request(&method, &route, res.status().as_u16(), started.elapsed());
+    let elapsed = started.elapsed();
+    state.metrics.record_request(&method, &route, res.status().as_u16(), elapsed);
+    tracing::info!(
+        target: "access",
+        method,
+        path,
+        status = res.status().as_u16(),
+        ms = elapsed.as_secs_f64() * 1000.0,
+        request_id = request_id.as_deref().unwrap_or(""),
+        trace_id = trace.as_ref().map_or("", |(t, _, _)| t.as_str()),
+        parent_id = trace.as_ref().map_or("", |(_, p, _)| p.as_str()),
+    );
     res
 }
 

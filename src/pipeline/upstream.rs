@@ -90,10 +90,20 @@ impl ClientBody {
     }
 }
 
+/// The ids an origin request carries: `X-Request-Id`, and the `traceparent` of the edge's
+/// span ([`crate::trace::TraceContext::outgoing`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestIds<'a> {
+    /// The request id.
+    pub request_id: &'a str,
+    /// The `traceparent` to send (`None`: none).
+    pub traceparent: Option<&'a str>,
+}
+
 /// Shapes the upstream request. `strip`/`keep`: see [`crate::proxy::upstream_headers`]; `request_id` is
 /// passed on as `X-Request-Id`; `body`: what the client sent.
 #[allow(clippy::too_many_arguments)]
-pub fn upstream_request(method: &http::Method, incoming: &HeaderMap, body: ClientBody, client: ClientInfo<'_>, strip: &[HeaderName], keep: &[HeaderName], request_id: &str, purpose: UpstreamPurpose<'_>) -> UpstreamRequest {
+pub fn upstream_request(method: &http::Method, incoming: &HeaderMap, body: ClientBody, client: ClientInfo<'_>, strip: &[HeaderName], keep: &[HeaderName], ids: &RequestIds<'_>, purpose: UpstreamPurpose<'_>) -> UpstreamRequest {
     let mut headers = crate::proxy::upstream_headers(incoming, client, strip, keep);
     let mut method = method.clone();
     let bodyless_method = method == http::Method::GET || method == http::Method::HEAD;
@@ -112,8 +122,12 @@ pub fn upstream_request(method: &http::Method, incoming: &HeaderMap, body: Clien
             false
         }
     };
-    if let Ok(id) = HeaderValue::from_str(request_id) {
+    if let Ok(id) = HeaderValue::from_str(ids.request_id) {
         headers.insert(HeaderName::from_static("x-request-id"), id);
+    }
+    // The edge's span becomes the origin's parent; `tracestate` passes as the client sent it.
+    if let Some(tp) = ids.traceparent.and_then(|t| HeaderValue::from_str(t).ok()) {
+        headers.insert(HeaderName::from_static("traceparent"), tp);
     }
     let plan = if send_body { BodyPlan::for_length(body.declared, body.buffer_limit).max_present() } else { BodyPlan::None };
     let retryable = method.is_idempotent() && plan != BodyPlan::Streamed;
@@ -153,17 +167,23 @@ mod tests {
         let inc = map(&[("if-none-match", "\"c\""), ("range", "bytes=0-1"), ("expect", "100-continue"), ("x-original-url", "/admin")]);
         let strip = [HeaderName::from_static("x-original-url")];
         let streamed = ClientBody { present: true, declared: None, buffer_limit: 1 << 20 };
-        let pass = upstream_request(&http::Method::from_bytes(b"PROPFIND").unwrap(), &inc, streamed, CLIENT, &strip, &[], "rid-1", UpstreamPurpose::Pass);
+        let pass = upstream_request(&http::Method::from_bytes(b"PROPFIND").unwrap(), &inc, streamed, CLIENT, &strip, &[], &RequestIds { request_id: "rid-1", traceparent: None }, UpstreamPurpose::Pass);
         assert_eq!(pass.method.as_str(), "PROPFIND", "extension methods are sent as they came");
         assert!(pass.body == BodyPlan::Streamed && !pass.retryable && !pass.counts_against_origin);
         assert_eq!((pass.headers["if-none-match"].to_str().unwrap(), pass.headers["x-request-id"].to_str().unwrap()), ("\"c\"", "rid-1"));
         assert!(!pass.headers.contains_key("expect") && !pass.headers.contains_key("x-original-url"));
-        let get = upstream_request(&http::Method::GET, &HeaderMap::new(), streamed, CLIENT, &[], &[], "r", UpstreamPurpose::Pass);
+        let mut traced = HeaderMap::new();
+        traced.insert("traceparent", HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+        traced.insert("tracestate", HeaderValue::from_static("vendor=1"));
+        let edge_span = "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01";
+        let t = upstream_request(&http::Method::GET, &traced, ClientBody::NONE, CLIENT, &[], &[], &RequestIds { request_id: "r", traceparent: Some(edge_span) }, UpstreamPurpose::Pass);
+        assert_eq!((t.headers["traceparent"].to_str().unwrap(), t.headers["tracestate"].to_str().unwrap()), (edge_span, "vendor=1"), "the edge's span is the origin's parent");
+        let get = upstream_request(&http::Method::GET, &HeaderMap::new(), streamed, CLIENT, &[], &[], &RequestIds { request_id: "r", traceparent: None }, UpstreamPurpose::Pass);
         assert!(get.body == BodyPlan::None && get.retryable && get.counts_against_origin, "a GET's body is never sent");
         let small = ClientBody { present: true, declared: Some(512), buffer_limit: 1 << 20 };
-        let put = upstream_request(&http::Method::PUT, &HeaderMap::new(), small, CLIENT, &[], &[], "r", UpstreamPurpose::Pass);
+        let put = upstream_request(&http::Method::PUT, &HeaderMap::new(), small, CLIENT, &[], &[], &RequestIds { request_id: "r", traceparent: None }, UpstreamPurpose::Pass);
         assert!(put.body == BodyPlan::Buffered && put.retryable && !put.counts_against_origin, "a held body can be sent again, but a failure is not the origin's fault");
-        let post = upstream_request(&http::Method::POST, &HeaderMap::new(), small, CLIENT, &[], &[], "r", UpstreamPurpose::Pass);
+        let post = upstream_request(&http::Method::POST, &HeaderMap::new(), small, CLIENT, &[], &[], &RequestIds { request_id: "r", traceparent: None }, UpstreamPurpose::Pass);
         assert!(post.body == BodyPlan::Buffered && !post.retryable, "POST is never repeated");
         assert_eq!(BodyPlan::for_length(Some(2 << 20), 1 << 20), BodyPlan::Streamed);
         assert_eq!(BodyPlan::for_length(Some(10), 0), BodyPlan::Streamed, "0 turns buffering off");
@@ -171,7 +191,7 @@ mod tests {
         assert!(!ClientBody::from_headers(&h, 10).present);
         assert!(ClientBody::from_headers(&map(&[("transfer-encoding", "chunked")]), 10).present);
         let validators = [(header::IF_NONE_MATCH, HeaderValue::from_static("\"stored\""))];
-        let fill = upstream_request(&http::Method::HEAD, &inc, ClientBody::NONE, CLIENT, &strip, &[], "r", UpstreamPurpose::Fill { validators: &validators });
+        let fill = upstream_request(&http::Method::HEAD, &inc, ClientBody::NONE, CLIENT, &strip, &[], &RequestIds { request_id: "r", traceparent: None }, UpstreamPurpose::Fill { validators: &validators });
         assert_eq!(fill.method, http::Method::GET, "a HEAD miss fills with a GET");
         assert_eq!(fill.headers["if-none-match"], "\"stored\"");
         assert!(!fill.headers.contains_key("range") && fill.body == BodyPlan::None && fill.retryable);

@@ -161,6 +161,8 @@ pub struct PoolView {
     breakers: Vec<Breaker>,
     balancer: Balancer,
     settings: BreakerSettings,
+    /// When the last shared copy adopted was taken (the object's clock, ms).
+    shared_at: u64,
 }
 
 /// The origin to send a request to.
@@ -191,7 +193,7 @@ impl PoolView {
     pub fn new(origins: Vec<Origin>, settings: BreakerSettings) -> Self {
         let weights = origins.iter().map(|o| o.weight).collect();
         let breakers = vec![Breaker::default(); origins.len()];
-        Self { origins, weights, breakers, balancer: Balancer::default(), settings }
+        Self { origins, weights, breakers, balancer: Balancer::default(), settings, shared_at: 0 }
     }
 
     /// The origins.
@@ -261,14 +263,21 @@ impl PoolView {
         }
     }
 
-    /// Replaces the local breakers with the shared copy, matched by URL (unknown URLs are
-    /// ignored, missing ones stay as they are).
-    pub fn adopt(&mut self, shared: &[(String, Breaker)]) {
+    /// Replaces the local breakers with the shared copy taken at `taken_at` (the object's
+    /// clock), matched by URL (unknown URLs are ignored, missing ones stay as they are). A copy
+    /// older than the last one adopted is ignored (a cached copy can arrive after a newer
+    /// answer); returns whether it was adopted.
+    pub fn adopt(&mut self, shared: &[(String, Breaker)], taken_at: u64) -> bool {
+        if taken_at < self.shared_at {
+            return false;
+        }
+        self.shared_at = taken_at;
         for (url, b) in shared {
             if let Some(i) = self.origins.iter().position(|o| o.url.as_str() == url) {
                 self.breakers[i] = b.clone();
             }
         }
+        true
     }
 }
 
@@ -378,7 +387,9 @@ mod tests {
     #[test]
     fn adopts_the_shared_copy_by_url() {
         let mut pool = PoolView::new(parse_origins("http://a, http://b").unwrap(), BreakerSettings::DEFAULT);
-        pool.adopt(&[("http://b".into(), Breaker::Open { since: 0, probe_at: 100 }), ("http://gone".into(), Breaker::default())]);
+        assert!(pool.adopt(&[("http://b".into(), Breaker::Open { since: 0, probe_at: 100 }), ("http://gone".into(), Breaker::default())], 10));
+        assert_eq!(pool.breakers()[1], Breaker::Open { since: 0, probe_at: 100 });
+        assert!(!pool.adopt(&[("http://b".into(), Breaker::default())], 9), "an older copy (from a cache) is not adopted");
         assert_eq!(pool.breakers()[1], Breaker::Open { since: 0, probe_at: 100 });
         assert_eq!(pool.choose(50, &[]).unwrap().index, 0);
         assert_eq!(pool.choose(50, &[]).unwrap().index, 0);

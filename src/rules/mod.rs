@@ -199,6 +199,9 @@ pub struct Rule {
     /// Request headers this rule passes to the origin although `strip_request_headers` lists
     /// them (lower case).
     pub keep_request_headers: Vec<HeaderName>,
+    /// Request log lines carry the query string (default false: it may hold tokens or
+    /// personal data).
+    pub log_query: bool,
 }
 
 impl Rule {
@@ -234,6 +237,7 @@ impl Rule {
             rate_limit: None,
             images_auto: false,
             keep_request_headers: Vec::new(),
+            log_query: false,
         }
     }
 
@@ -399,6 +403,9 @@ pub struct RawRule {
     /// what the origin did not send).
     #[serde(default)]
     pub override_origin_headers: bool,
+    /// See [`Rule::log_query`].
+    #[serde(default)]
+    pub log_query: bool,
 }
 
 
@@ -507,6 +514,7 @@ impl RawRule {
                 .iter()
                 .map(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).map_err(|_| err("keep_request_headers", format!("{h:?} is not a header name"))))
                 .collect::<Result<Vec<_>, _>>()?,
+            log_query: self.log_query,
         })
     }
 }

@@ -44,7 +44,7 @@ async function waitFor(url, timeoutMs = 15000) {
  * Starts the origin binary with `--lab` on a free port and a fresh database. `raw: true` also
  * starts the raw lab (hand-written HTTP/1.1 that can misbehave) on a port of its own: `rawUrl`.
  */
-export async function startOrigin({ port, dataDir, lab = true, raw = false } = {}) {
+export async function startOrigin({ port, dataDir, lab = true, raw = false, log } = {}) {
   port ??= await freePort();
   const ownDir = !dataDir;
   dataDir ??= mkdtempSync(join(tmpdir(), 'edgelayer-e2e-'));
@@ -52,7 +52,10 @@ export async function startOrigin({ port, dataDir, lab = true, raw = false } = {
   if (lab) args.push('--lab');
   const rawPort = raw ? await freePort() : undefined;
   if (raw) args.push('--lab-raw-addr', `127.0.0.1:${rawPort}`);
-  const proc = spawn(ORIGIN_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'warn' } });
+  // `log`: an array that collects the origin's stdout lines, with its access log switched on.
+  const proc = spawn(ORIGIN_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: log ? 'warn,access=info' : 'warn' } });
+  if (log) proc.stdout.on('data', (d) => log.push(...String(d).split('\n').filter(Boolean)));
+  else proc.stdout.resume();
   let stderr = '';
   proc.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise((resolve) => proc.once('exit', resolve));

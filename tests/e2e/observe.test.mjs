@@ -3,8 +3,10 @@
 // match the origin's /metrics, cron health checks and cache warming.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
-import { startOrigin, startEdge, wranglerConfig, freePort, ADMIN_TOKEN } from './harness.mjs';
+import { get, createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { startOrigin, startEdge, wranglerConfig, freePort, ADMIN_TOKEN, ROOT } from './harness.mjs';
 
 let origin;
 let edge;
@@ -22,6 +24,50 @@ after(async () => {
 });
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+test('one JSON log line per request, joined to the origin by the W3C trace id', async () => {
+  const edgeLog = [];
+  const originLog = [];
+  const o = await startOrigin({ log: originLog });
+  const cfg = wranglerConfig().vars.EDGELAYER;
+  const rules = [{ name: 'logq', path: '/lab/logq*', cache: 'bypass', log_query: true }, ...cfg.rules];
+  const e = await startEdge({ originUrl: o.url, vars: { EDGELAYER: { ...cfg, rules } }, log: edgeLog });
+  try {
+    const trace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const res = await fetch(`${e.url}/lab/logged?token=secret`, { headers: { traceparent: `00-${trace}-00f067aa0ba902b7-01`, 'x-request-id': 'log-test-1', 'cf-connecting-ip': '198.51.100.9' } });
+    const echoed = await res.json();
+    const sent = echoed.headers.traceparent;
+    assert.match(sent, new RegExp(`^00-${trace}-[0-9a-f]{16}-01$`), 'the trace goes on to the origin');
+    assert.notEqual(sent.split('-')[2], '00f067aa0ba902b7', "with the edge's own span as parent");
+    await fetch(`${e.url}/lab/logq?page=2`).then((r) => r.arrayBuffer());
+    await fetch(`${e.url}/lab/fresh`).then((r) => r.arrayBuffer());
+    await new Promise((r) => setTimeout(r, 300));
+    const lines = edgeLog.filter((l) => l.trim().startsWith('{"ts"')).map((l) => JSON.parse(l.trim()));
+    const line = lines.find((l) => l.request_id === 'log-test-1');
+    assert.ok(line, `a line for the request in:\n${edgeLog.join('\n')}`);
+    assert.equal(line.trace_id, trace);
+    assert.equal(line.rule, 'lab');
+    assert.equal(line.method, 'GET');
+    assert.equal(line.path, '/lab/logged');
+    assert.equal(line.query, undefined, 'no query values unless the rule allows');
+    assert.equal(line.status, 200);
+    assert.equal(line.limit, 'ok');
+    assert.equal(line.origin, o.url);
+    assert.ok(line.ms >= 0 && line.origin_ms >= 0, JSON.stringify(line));
+    assert.equal(line.cache, "miss");
+    assert.ok(!JSON.stringify(line).includes('secret') && !JSON.stringify(line).includes('198.51.100.9'), 'no query value, no client address');
+    assert.equal(lines.find((l) => l.path === '/lab/logq').query, 'page=2', 'log_query = true');
+    const fresh = lines.find((l) => l.path === '/lab/fresh');
+    assert.match(fresh.trace_id, /^[0-9a-f]{32}$/, 'no traceparent: a new trace');
+    assert.notEqual(fresh.trace_id, trace);
+    const originLine = originLog.find((l) => l.includes('request_id="log-test-1"') || l.includes('request_id=log-test-1'));
+    assert.ok(originLine, `the origin logged it:\n${originLog.join('\n')}`);
+    assert.ok(originLine.includes(trace), 'with the same trace id');
+  } finally {
+    await e.dispose();
+    await o.stop();
+  }
+});
 
 test('Server-Timing names edge, cache, origin and transform; X-Request-Id is kept when sane', async () => {
   const miss = await fetch(`${edge.url}/?observe=timing`, { headers: { 'accept-encoding': 'br', 'x-request-id': 'client-id-42' } });
@@ -106,4 +152,71 @@ test('the cron trigger checks every origin and warms the configured URLs', async
     }).on('error', reject);
   });
   assert.equal(cache, 'HIT', 'the first client request finds it cached');
+});
+
+test('the shipped Prometheus rules and Grafana dashboard name only metrics the edge and origin export', async () => {
+  const rules = parseYaml(readFileSync(`${ROOT}/assets/observability/prometheus-rules.yml`, 'utf8'));
+  const dashboard = JSON.parse(readFileSync(`${ROOT}/assets/observability/grafana-dashboard.json`, 'utf8'));
+  const ruleExprs = rules.groups.flatMap((g) => g.rules.map((r) => {
+    assert.ok(r.alert && r.expr && r.labels?.severity && r.annotations?.summary, JSON.stringify(r));
+    return r.expr;
+  }));
+  const panelExprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
+  assert.ok(ruleExprs.length >= 8 && panelExprs.length >= 12, `${ruleExprs.length} rules, ${panelExprs.length} panel queries`);
+  // Every family either side exports (histograms as _bucket/_sum/_count).
+  const edgeText = await (await fetch(`${edge.url}/__edgelayer/metrics`, { headers: auth })).text();
+  const originText = await (await fetch(`${origin.url}/metrics`)).text();
+  const exported = new Set();
+  for (const m of `${edgeText}\n${originText}`.matchAll(/^# TYPE (\S+) (\w+)$/gm)) {
+    exported.add(m[1]);
+    if (m[2] === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(m[1] + s);
+  }
+  const named = new Set([...ruleExprs, ...panelExprs].flatMap((e) => [...e.matchAll(/\b((?:edge|origin)_[a-z0-9_]+)/g)].map((m) => m[1])));
+  const missing = [...named].filter((n) => !exported.has(n));
+  assert.deepEqual(missing, [], 'names in the rules or the dashboard that nothing exports');
+  // Every exported family shows up somewhere (nothing is left undashboarded).
+  const families = [...`${edgeText}\n${originText}`.matchAll(/^# TYPE (\S+) (\w+)$/gm)].map((m) => m[1]);
+  const unused = families.filter((f) => ![...named].some((n) => n === f || n.startsWith(`${f}_`)));
+  assert.deepEqual(unused, [], 'exported families neither the rules nor the dashboard use');
+});
+
+test('an alert that starts is posted to the webhook once, with its figures and the dashboard link', async () => {
+  const received = [];
+  const hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      received.push({ type: req.headers['content-type'], body: JSON.parse(body) });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+  const o = await startOrigin();
+  const cfg = wranglerConfig().vars.EDGELAYER;
+  const dashboard = 'https://edge.example/__edgelayer/dashboard';
+  const e = await startEdge({ originUrl: o.url, vars: { ALERT_WEBHOOK_URL: `http://127.0.0.1:${hook.address().port}/hook`, EDGELAYER: { ...cfg, metrics: { shards: 3, dashboard_url: dashboard }, pool: { ...cfg.pool, warm: [] } } } });
+  try {
+    // 24 requests, 6 of them 5xx: a 25 % error rate over at least 20 requests.
+    for (let i = 0; i < 24; i++) await (await fetch(`${e.url}/lab/alerting-${i}?status=${i % 4 === 0 ? 503 : 200}`)).arrayBuffer();
+    // Shipped by the admin read (this isolate's sums go first), then judged by the cron.
+    const before = await (await fetch(`${e.url}/__edgelayer/metrics.json`, { headers: auth })).json();
+    assert.equal(before.alerts.find((a) => a.name === 'error_rate').firing, true, JSON.stringify(before.alerts));
+    const worker = await e.mf.getWorker();
+    await worker.scheduled({ cron: '* * * * *' });
+    assert.equal(received.length, 1, JSON.stringify(received));
+    const msg = received[0].body;
+    assert.equal(received[0].type, 'application/json');
+    // Lab answers are never cached, so the hit ratio fires along with the error rate.
+    assert.deepEqual(msg.alerts.map((a) => [a.name, a.state]), [['error_rate', 'firing'], ['hit_ratio', 'firing']]);
+    assert.ok(msg.figures.requests >= 24 && msg.figures.errors >= 6, JSON.stringify(msg.figures));
+    assert.equal(msg.dashboard, dashboard);
+    assert.match(msg.text, /FIRING: error_rate is \d+\.\d % \(above 5\.0 %\)/);
+    // Still firing on the next run: nothing new is sent.
+    await worker.scheduled({ cron: '* * * * *' });
+    assert.equal(received.length, 1, 'deduplicated');
+  } finally {
+    await e.dispose();
+    await o.stop();
+    hook.close();
+  }
 });
