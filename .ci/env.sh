@@ -1,5 +1,5 @@
-# Sourced by every script: repo root, tool paths and the env worker-build needs offline
-# (../shared/TOOLCHAIN.md: worker-build cannot download wasm-bindgen, esbuild or wasm-opt here).
+# Sourced by every script: repo root and the tool paths .ci/build-worker uses (all from
+# registries: there is no GitHub access here, see README "Toolchain").
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"

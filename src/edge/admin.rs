@@ -83,19 +83,6 @@ pub async fn page(env: &Env, config: &EdgeConfig, inc: &Incoming, page: AdminPag
     Ok(EdgeResponse::bytes(200, headers(content_type), body))
 }
 
-/// Evaluates the alerts over their window on every shard's figures (the cron, once a
-/// minute); the `alerts` object posts the webhook when one starts or ends.
-pub async fn announce_alerts(env: &Env, config: &EdgeConfig) -> worker::Result<()> {
-    let now = now_ms() as u64;
-    let aggregate = edge_metrics::read(env, config.metrics.shards).await?;
-    let window = aggregate.recent(now, Thresholds::SEED.window_minutes).summary();
-    let told = edge_metrics::announce(env, window, now).await?;
-    if !told.changes.is_empty() {
-        observe::info(format_args!("alerts changed: {} (webhook delivered: {:?})", serde_json::Value::from(told.changes), told.delivered));
-    }
-    Ok(())
-}
-
 /// `GET /__edgelayer/health`. Without the admin token: `{"status":"ok"}` once the config
 /// parses, and nothing else (no origin URLs, no binding is touched, so it costs nothing to
 /// poll). With it: whether KV and the Durable Objects answer (reads only) and the pool's

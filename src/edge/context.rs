@@ -154,7 +154,7 @@ pub struct Incoming {
     pub host: String,
     /// The platform's `CF-Connecting-IP`.
     pub client_ip: Option<String>,
-    /// `request.cf.country`, `.asn` and `.colo` (absent locally).
+    /// `request.cf.country`, `.asn` and `.colo` (placeholders under wrangler dev and Miniflare).
     pub cf: CfInfo,
     /// The W3C trace this request belongs to, and the edge's span in it.
     pub trace: TraceContext,
@@ -259,7 +259,7 @@ impl Incoming {
     }
 }
 
-/// One field of `request.cf` (absent locally, and for requests a worker makes itself).
+/// One field of `request.cf` (placeholders locally; absent for requests a worker makes itself).
 fn cf_field(req: &Request, name: &str) -> Option<wasm_bindgen::JsValue> {
     let cf = js_sys::Reflect::get(req.inner(), &"cf".into()).ok()?;
     if cf.is_undefined() || cf.is_null() {

@@ -68,7 +68,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     if let Err(e) = observe::flush(&env, config.metrics.shards).await {
         observe::error(None, format_args!("shipping metrics failed: {e}"));
     }
-    if let Err(e) = admin::announce_alerts(&env, &config).await {
+    if let Err(e) = observe::announce_alerts(&env, &config).await {
         observe::error(None, format_args!("evaluating alerts failed: {e}"));
     }
 }

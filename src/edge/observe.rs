@@ -6,7 +6,7 @@
 
 use super::context::{now_ms, Background, Incoming};
 use super::objects::edge_metrics;
-use crate::config::MetricsConfig;
+use crate::config::{EdgeConfig, MetricsConfig};
 use crate::metrics::aggregate::{RequestRecord, Slice, MINUTE_MS};
 use std::cell::RefCell;
 use worker::*;
@@ -104,6 +104,19 @@ pub fn flush_if_due(env: &Env, bg: &Background, settings: &MetricsConfig) {
             }
         });
     }
+}
+
+/// Evaluates the alerts over their window on every shard's figures (the cron, once a
+/// minute); the `alerts` object posts the webhook when one starts or ends.
+pub async fn announce_alerts(env: &Env, config: &EdgeConfig) -> Result<()> {
+    let now = now_ms() as u64;
+    let aggregate = edge_metrics::read(env, config.metrics.shards).await?;
+    let window = aggregate.recent(now, crate::metrics::alerts::Thresholds::SEED.window_minutes).summary();
+    let told = edge_metrics::announce(env, window, now).await?;
+    if !told.changes.is_empty() {
+        info(format_args!("alerts changed: {} (webhook delivered: {:?})", serde_json::Value::from(told.changes), told.delivered));
+    }
+    Ok(())
 }
 
 /// Logs an error as one JSON line (Workers Logs / Logpush read `console.error` lines), with

@@ -195,7 +195,7 @@ fn report(env: &Env, bg: &Background, config: &EdgeConfig, event: Event, urgent:
     if let Some(events) = batch {
         let env = env.clone();
         bg.wait_until(async move {
-            if let Err(e) = send_news(&env, events).await {
+            if let Err(e) = send_news(&env, events).await.map(drop) {
                 observe::error(None, format_args!("reporting to the origin pool object failed: {e}"));
             }
         });
@@ -206,12 +206,13 @@ fn report(env: &Env, bg: &Background, config: &EdgeConfig, event: Event, urgent:
 /// lease: while another isolate of the data centre holds it (reporting or refreshing), the
 /// events wait in this isolate for the next round, judged again on the copy it brings. So an
 /// incident costs the object about one report per data centre per lease, not one per isolate.
-async fn send_news(env: &Env, events: Vec<Event>) -> Result<()> {
+/// Returns whether the object was called (its answer is then adopted and stored).
+async fn send_news(env: &Env, events: Vec<Event>) -> Result<bool> {
     let copy = cached_copy().await;
     let events = news(events, copy.as_ref().map(|(s, _)| s));
     let now = now_ms() as u64;
     match copy {
-        Some((snapshot, _)) if events.is_empty() => adopt(env, &snapshot),
+        Some(_) if events.is_empty() => Ok(false),
         Some((snapshot, (_, lease_until))) if now < lease_until && !holds_lease(env, lease_until) => {
             adopt(env, &snapshot);
             if let Ok(config) = load_config(env) {
@@ -220,15 +221,16 @@ async fn send_news(env: &Env, events: Vec<Event>) -> Result<()> {
                     l.pending.extend(events.into_iter().take(room));
                 });
             }
+            Ok(false)
         }
         copy => {
             if let Some((snapshot, (fetched_at, _))) = &copy {
                 take_lease(env, snapshot, *fetched_at, now + LEASE_MS).await?;
             }
             post_events(env, &events).await?;
+            Ok(true)
         }
     }
-    Ok(())
 }
 
 /// Sends results to the shared copy and adopts the snapshot it answers with (also stored as
@@ -292,10 +294,11 @@ async fn cached_copy() -> Option<(Snapshot, (u64, u64))> {
 
 /// Refreshes the isolate's breakers: from the data centre's copy while it is fresh (or while
 /// another isolate is fetching a new one), else from the object (the copy is leased first, so
-/// the other isolates keep using it meanwhile). Queued reports go along instead of a read.
+/// the other isolates keep using it meanwhile). Queued reports that are news go instead of a
+/// read (the object answers them with its states).
 async fn refresh(env: &Env, ttl_ms: u64, pending: Vec<Event>) -> Result<()> {
-    if !pending.is_empty() {
-        return send_news(env, pending).await;
+    if !pending.is_empty() && send_news(env, pending).await? {
+        return Ok(());
     }
     let now = now_ms() as u64;
     let cached = cached_copy().await;

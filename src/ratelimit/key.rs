@@ -2,7 +2,7 @@
 //! prefix), an API key header, a user id header, a JWT's `sub` (decoded, not verified: anyone can
 //! send any `sub` and so spend another user's budget; combine it with `ip` where that matters),
 //! a cookie, a query parameter, the path, the client's country or network (ASN, from
-//! `request.cf`: absent locally), or a combination. Values are percent-escaped so no value can
+//! `request.cf`: placeholders locally), or a combination. Values are percent-escaped so no value can
 //! pose as another part, and long ones are hashed (a key names a Durable Object).
 
 use http::HeaderMap;
