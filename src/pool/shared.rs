@@ -112,7 +112,7 @@ pub enum CopyVerdict {
 }
 
 /// How long a refresher holds the lease (ms): longer than an object call takes.
-pub const LEASE_MS: u64 = 2_000;
+pub const LEASE_MS: u64 = 5_000;
 
 /// See [`CopyVerdict`]. `cached`: `(fetched_at, lease_until)` of the cached copy, if any.
 pub fn copy_verdict(cached: Option<(u64, u64)>, now: u64, ttl_ms: u64) -> CopyVerdict {
