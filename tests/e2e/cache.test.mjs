@@ -155,6 +155,9 @@ test('Vary: each variant stored and served separately', async () => {
   const en = { headers: { 'accept-language': 'en' } };
   const fr = { headers: { 'accept-language': 'fr' } };
   assert.equal((await get(url, en)).x, 'MISS');
+  // The fill (and the variant index with it) is stored in the background: wait until it has
+  // landed, or the next request can still find nothing under the URL (fwd=uri-miss).
+  for (let i = 0; i < 50 && (await get(url, en)).x !== 'HIT'; i++) await new Promise((r) => setTimeout(r, 20));
   const f1 = await get(url, fr);
   assert.equal(f1.x, 'MISS');
   assert.match(f1.cs, /fwd=vary-miss/);
