@@ -3,9 +3,15 @@
 //! origin did not send: an origin that sets its own CSP, `X-Frame-Options` or
 //! `X-XSS-Protection` keeps them (as a shared cache in front of someone else's site must); a
 //! rule with `override_origin_headers = true` replaces them. The `html` profile is at least what helmet sets by default, plus
-//! `Permissions-Policy`; `static` lets other sites embed assets (CORP cross-origin) and sends no
-//! CSP; `api` sends a lockdown CSP; `none` sends nothing. Obsolete headers (`Expect-CT`, an
-//! enabled `X-XSS-Protection`) are never sent.
+//! `Permissions-Policy`; `static` (assets of this site: CORP same-site) and `public` (assets
+//! other sites embed: CORP cross-origin) send a lockdown CSP and `X-Frame-Options: DENY`,
+//! which keep an SVG or an HTML file among the assets from running script or being framed;
+//! `api` sends the same CSP; `none` sends nothing. Obsolete headers (`Expect-CT`, an enabled
+//! `X-XSS-Protection`) are never sent.
+//!
+//! # Beware
+//! The lockdown CSP also applies to a script loaded as a Web Worker or Service Worker (a worker
+//! runs under its own response's CSP): such a file needs a rule with its own `csp`.
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
@@ -14,8 +20,11 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 pub enum Profile {
     /// Pages: strict CSP, framing limited to same origin, CORP same-origin.
     Html,
-    /// Images, CSS, JS: embeddable cross-origin, no CSP.
+    /// Images, CSS, JS of this site: CORP same-site (the site and its subdomains may embed
+    /// them), lockdown CSP, `X-Frame-Options: DENY`.
     Static,
+    /// Assets other sites embed (a CDN's, a widget's): as `Static` with CORP cross-origin.
+    Public,
     /// JSON APIs: `default-src 'none'` CSP.
     Api,
     /// Nothing added (hop-by-hop cleanup still happens).
@@ -28,9 +37,10 @@ impl Profile {
         match s {
             "html" => Ok(Self::Html),
             "static" => Ok(Self::Static),
+            "public" => Ok(Self::Public),
             "api" => Ok(Self::Api),
             "none" => Ok(Self::None),
-            other => Err(format!("{other:?} is not one of html, static, api, none")),
+            other => Err(format!("{other:?} is not one of html, static, public, api, none")),
         }
     }
 
@@ -39,6 +49,7 @@ impl Profile {
         match self {
             Self::Html => "html",
             Self::Static => "static",
+            Self::Public => "public",
             Self::Api => "api",
             Self::None => "none",
         }
@@ -49,7 +60,7 @@ impl Profile {
 /// HTTPS only, so plain-HTTP local development keeps working).
 pub const DEFAULT_CSP: &str = "default-src 'self'; base-uri 'self'; font-src 'self' https: data:; form-action 'self'; frame-ancestors 'self'; img-src 'self' data:; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self' https: 'unsafe-inline'";
 
-/// The API CSP: nothing may load.
+/// The API and asset CSP: nothing may load, nothing may frame it.
 pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// `Permissions-Policy`: powerful features off unless a page needs them.
@@ -136,9 +147,10 @@ pub fn apply(policy: &HeaderPolicy, headers: &mut HeaderMap, https: bool, nonce:
         set(headers, p, "strict-transport-security", HSTS);
     }
     match policy.profile {
-        Profile::Static => {
-            set(headers, p, "cross-origin-resource-policy", "cross-origin");
-            return false;
+        Profile::Static | Profile::Public => {
+            let corp = if policy.profile == Profile::Static { "same-site" } else { "cross-origin" };
+            set(headers, p, "cross-origin-resource-policy", corp);
+            set(headers, p, "x-frame-options", "DENY");
         }
         Profile::Api => set(headers, p, "cross-origin-resource-policy", "same-origin"),
         _ => {
@@ -156,7 +168,7 @@ pub fn apply(policy: &HeaderPolicy, headers: &mut HeaderMap, https: bool, nonce:
     if origin_csp && (policy.keep_origin_csp || !policy.override_origin) {
         return false;
     }
-    let base = policy.csp.clone().unwrap_or_else(|| if policy.profile == Profile::Api { API_CSP.into() } else { DEFAULT_CSP.into() });
+    let base = policy.csp.clone().unwrap_or_else(|| if policy.profile == Profile::Html { DEFAULT_CSP.into() } else { API_CSP.into() });
     let mut csp = match nonce {
         Some(n) => csp_with_nonce(&base, n),
         None => base,
@@ -211,8 +223,11 @@ mod tests {
     #[test]
     fn static_api_none_and_origin_csp() {
         let s = applied(&HeaderPolicy { profile: Profile::Static, ..Default::default() }, false, &[]);
-        assert_eq!(s["cross-origin-resource-policy"], "cross-origin");
-        assert!(s.get("content-security-policy").is_none());
+        assert_eq!((s["cross-origin-resource-policy"].to_str().unwrap(), s["x-frame-options"].to_str().unwrap()), ("same-site", "DENY"));
+        assert_eq!(s["content-security-policy"], API_CSP, "an SVG among the assets runs no script");
+        let public = applied(&HeaderPolicy { profile: Profile::Public, ..Default::default() }, false, &[]);
+        assert_eq!((public["cross-origin-resource-policy"].to_str().unwrap(), public["content-security-policy"].to_str().unwrap()), ("cross-origin", API_CSP));
+        assert_eq!(Profile::parse("public"), Ok(Profile::Public));
         let a = applied(&HeaderPolicy { profile: Profile::Api, ..Default::default() }, false, &[]);
         assert_eq!(a["content-security-policy"], API_CSP);
         let n = applied(&HeaderPolicy { profile: Profile::None, ..Default::default() }, false, &[("x-powered-by", "PHP")]);
