@@ -122,9 +122,11 @@ fn random_hex<const N: usize>() -> Option<String> {
     Some(hex::encode(bytes))
 }
 
-/// 128 random bits, hex: a CSP nonce.
+/// 128 random bits: a CSP nonce ([`crate::headers::nonce_text`]).
 pub fn new_nonce() -> Option<String> {
-    random_hex::<16>()
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(crate::headers::nonce_text(&bytes))
 }
 
 /// Times for `Server-Timing` and the metrics.

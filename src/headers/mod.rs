@@ -103,6 +103,14 @@ fn set(h: &mut HeaderMap, policy: &HeaderPolicy, name: &'static str, value: &str
     }
 }
 
+/// A CSP nonce's text for 128 random bits: unpadded base64url, 22 characters (the CSP
+/// `base64-value` grammar takes `-` and `_`). Hex would be 32: the nonce is written into the
+/// CSP and into every `<script>` and `<style>` of a page, so 10 bytes each.
+pub fn nonce_text(bits: &[u8; 16]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bits)
+}
+
 /// Adds a nonce to a CSP's `script-src` and `style-src` (creating them from `default-src`'s
 /// sources when missing). With a nonce, browsers ignore `'unsafe-inline'`.
 pub fn csp_with_nonce(csp: &str, nonce: &str) -> String {
@@ -257,6 +265,14 @@ mod tests {
         let mut h = HeaderMap::new();
         assert!(apply(&HeaderPolicy::default(), &mut h, false, Some("n")));
         assert!(h["content-security-policy"].to_str().unwrap().contains("'nonce-n'"));
+    }
+
+    #[test]
+    fn nonces_are_22_characters_of_the_csp_grammar() {
+        let n = nonce_text(&[0xfb; 16]);
+        assert_eq!(n.len(), 22);
+        assert!(n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{n}");
+        assert_ne!(nonce_text(&[0; 16]), nonce_text(&[1; 16]));
     }
 
     #[test]
