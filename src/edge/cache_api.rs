@@ -348,13 +348,16 @@ pub fn set_hit_for_pass(key: &str, mark: HitForPass) {
 /// size are read first (length known or not, e.g. after minify or brotli) and kept in L1;
 /// larger ones continue as a stream. `guard` (the collapsing lead) is released when done.
 pub async fn fill_in_background(request_id: String, l1: L1Settings, primary: String, request: HeaderMap, plan: StorePlan, body: ResponseBody, guard: Option<LeaderGuard>) {
-    let StorePlan { meta, headers, ttl_secs } = plan;
+    let StorePlan { meta, mut headers, ttl_secs, page_facts } = plan;
     let limit = l1.entry_limit();
     let result = async {
         let bytes = match super::response::read_bounded(body, limit as u64).await? {
             Ok(bytes) => bytes,
             Err(rest) => return put(&primary, &request, &meta, &headers, rest, ttl_secs).await,
         };
+        if page_facts {
+            crate::pipeline::fill::record_page_facts(&mut headers, &bytes);
+        }
         put(&primary, &request, &meta, &headers, ResponseBody::Body(bytes.clone()), ttl_secs).await?;
         if limit > 0 {
             l1_put(&l1, &primary, &request, L1Entry { meta: meta.clone(), headers: headers.clone(), body: bytes }, now_ms() as u64);

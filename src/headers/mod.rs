@@ -60,6 +60,15 @@ impl Profile {
 /// HTTPS only, so plain-HTTP local development keeps working).
 pub const DEFAULT_CSP: &str = "default-src 'self'; base-uri 'self'; font-src 'self' https: data:; form-action 'self'; frame-ancestors 'self'; img-src 'self' data:; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self' https: 'unsafe-inline'";
 
+/// The page CSP for a page known to need no inline styles ([`STRICT_STYLE`]): nothing by
+/// default, then what [`DEFAULT_CSP`] allows named directive by directive, with `style-src`
+/// down to `'self'` (and the nonce every `<style>` gets).
+pub const STRICT_PAGE_CSP: &str = "default-src 'none'; base-uri 'self'; connect-src 'self'; font-src 'self' https: data:; form-action 'self'; frame-ancestors 'self'; frame-src 'self'; img-src 'self' data:; manifest-src 'self'; media-src 'self'; object-src 'none'; script-src 'self'; script-src-attr 'none'; style-src 'self'; worker-src 'self'";
+
+/// The header a stored page carries when it needs no inline styles (set at the fill from its
+/// body, [`crate::pipeline::fill::record_page_facts`]); never sent on: [`apply`] takes it off.
+pub const STRICT_STYLE: &str = "x-edgelayer-strict-style";
+
 /// The API and asset CSP: nothing may load, nothing may frame it.
 pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
@@ -85,11 +94,13 @@ pub struct HeaderPolicy {
     /// Replace the origin's security headers with the profile's (default false: add only what
     /// the origin did not send).
     pub override_origin: bool,
+    /// Never use [`STRICT_PAGE_CSP`], even for pages known to need no inline styles.
+    pub inline_styles: bool,
 }
 
 impl Default for HeaderPolicy {
     fn default() -> Self {
-        Self { profile: Profile::Html, csp: None, keep_origin_csp: false, override_origin: false }
+        Self { profile: Profile::Html, csp: None, keep_origin_csp: false, override_origin: false, inline_styles: false }
     }
 }
 
@@ -136,6 +147,8 @@ pub fn csp_with_nonce(csp: &str, nonce: &str) -> String {
 /// `'unsafe-inline'` and break the page.
 pub fn apply(policy: &HeaderPolicy, headers: &mut HeaderMap, https: bool, nonce: Option<&str>) -> bool {
     headers.remove("x-powered-by");
+    // Strict only with a nonce: the page's own `<style>` elements need it under `style-src 'self'`.
+    let strict_style = headers.remove(STRICT_STYLE).is_some() && nonce.is_some() && !policy.inline_styles;
     let revealing = headers.get(header::SERVER).and_then(|v| v.to_str().ok()).is_some_and(|s| s.bytes().any(|b| b.is_ascii_digit()));
     if revealing {
         headers.remove(header::SERVER);
@@ -176,7 +189,11 @@ pub fn apply(policy: &HeaderPolicy, headers: &mut HeaderMap, https: bool, nonce:
     if origin_csp && (policy.keep_origin_csp || !policy.override_origin) {
         return false;
     }
-    let base = policy.csp.clone().unwrap_or_else(|| if policy.profile == Profile::Html { DEFAULT_CSP.into() } else { API_CSP.into() });
+    let base = policy.csp.clone().unwrap_or_else(|| match policy.profile {
+        Profile::Html if strict_style => STRICT_PAGE_CSP.into(),
+        Profile::Html => DEFAULT_CSP.into(),
+        _ => API_CSP.into(),
+    });
     let mut csp = match nonce {
         Some(n) => csp_with_nonce(&base, n),
         None => base,
@@ -265,6 +282,29 @@ mod tests {
         let mut h = HeaderMap::new();
         assert!(apply(&HeaderPolicy::default(), &mut h, false, Some("n")));
         assert!(h["content-security-policy"].to_str().unwrap().contains("'nonce-n'"));
+    }
+
+    #[test]
+    fn pages_known_to_need_no_inline_styles_get_the_strict_policy() {
+        let marked = || {
+            let mut h = HeaderMap::new();
+            h.insert(STRICT_STYLE, HeaderValue::from_static("1"));
+            h
+        };
+        let mut h = marked();
+        assert!(apply(&HeaderPolicy::default(), &mut h, true, Some("n")));
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.starts_with("default-src 'none';") && csp.contains("style-src 'self' 'nonce-n'") && !csp.contains("unsafe-inline"), "{csp}");
+        assert!(!h.contains_key(STRICT_STYLE), "the mark is never sent");
+        let mut no_nonce = marked();
+        apply(&HeaderPolicy::default(), &mut no_nonce, true, None);
+        assert!(no_nonce["content-security-policy"].to_str().unwrap().starts_with("default-src 'self'"), "without a nonce the page's <style> would be refused");
+        let mut opted_out = marked();
+        apply(&HeaderPolicy { inline_styles: true, ..Default::default() }, &mut opted_out, true, Some("n"));
+        assert!(opted_out["content-security-policy"].to_str().unwrap().contains("'unsafe-inline'"));
+        let mut none = marked();
+        apply(&HeaderPolicy { profile: Profile::None, ..Default::default() }, &mut none, true, None);
+        assert!(none.is_empty(), "taken off under every profile");
     }
 
     #[test]

@@ -21,6 +21,8 @@
 //! node. An element whose end tag is implied (omitted) never reports its end, so whitespace
 //! stays preserved after it: the safe direction.
 
+pub mod inline_style;
+
 use lol_html::html_content::TextType;
 use lol_html::{doc_comments, doc_text, element, end_tag, text, HtmlRewriter, MemorySettings, Settings};
 use std::cell::{Cell, RefCell};

@@ -38,6 +38,18 @@ pub struct StorePlan {
     pub headers: HeaderMap,
     /// How long the platform keeps it.
     pub ttl_secs: u64,
+    /// A nonce page: whether it needs inline styles is worth learning from its body when the
+    /// whole body is read before the store ([`record_page_facts`]).
+    pub page_facts: bool,
+}
+
+/// Marks stored headers with [`crate::headers::STRICT_STYLE`] when the page body needs no
+/// inline styles, so later answers from the entry can drop `'unsafe-inline'` from `style-src`.
+pub fn record_page_facts(headers: &mut HeaderMap, body: &[u8]) {
+    headers.remove(crate::headers::STRICT_STYLE);
+    if !crate::html::inline_style::needs_inline_styles(body) {
+        headers.insert(crate::headers::STRICT_STYLE, http::HeaderValue::from_static("1"));
+    }
 }
 
 /// The plan for one origin answer.
@@ -98,6 +110,8 @@ pub fn plan(req: ForRequest<'_>, status: u16, origin: HeaderMap, now: u64, fill:
     let length = content_length(&origin);
     let transform = transform::plan(rule, request, method, status, &origin);
     let mut headers = origin;
+    // Only the edge says a page needs no inline styles, from the body it stored.
+    headers.remove(crate::headers::STRICT_STYLE);
     transform::apply_headers(&transform, &mut headers);
     let (decision, outcome, vary_miss, cache_fill) = match fill {
         Fill::Cache { outcome, vary_miss, shared: Ok(()) } => (policy::response_cacheability(rule, path, request, status, &headers, now), outcome, vary_miss, true),
@@ -118,7 +132,8 @@ pub fn plan(req: ForRequest<'_>, status: u16, origin: HeaderMap, now: u64, fill:
         Cacheability::Store(meta) => {
             let stored = policy::headers_to_store(&headers);
             let ttl_secs = meta.storage_ttl_secs(now, policy::keep_after_expiry_secs(&stored));
-            Some(StorePlan { meta, headers: stored, ttl_secs })
+            let page_facts = transform::wants_nonce(rule, status, &stored);
+            Some(StorePlan { meta, headers: stored, ttl_secs, page_facts })
         }
         Cacheability::Skip(_) => None,
     };

@@ -386,6 +386,10 @@ pub struct RawRule {
     /// Keep the origin's CSP when it sends one.
     #[serde(default)]
     pub keep_origin_csp: bool,
+    /// Pages under this rule always keep `'unsafe-inline'` in `style-src` (their scripts set
+    /// `style` attributes); see [`crate::html::inline_style`].
+    #[serde(default)]
+    pub inline_styles: bool,
     /// See [`Rule::csp_nonce`].
     #[serde(default)]
     pub csp_nonce: bool,
@@ -499,6 +503,7 @@ impl RawRule {
                 csp: self.csp.clone(),
                 keep_origin_csp: self.keep_origin_csp,
                 override_origin: self.override_origin_headers,
+                inline_styles: self.inline_styles,
             },
             csp_nonce: self.csp_nonce,
             https_redirect: self.https_redirect,

@@ -14,7 +14,16 @@ after(async () => {
 });
 
 for (const path of ['/', '/tasks', '/about']) {
-  test(`${path} has no CSP violations in Chromium`, { skip: !CHROMIUM && 'Chromium not installed (apt-get install chromium)' }, async () => {
+  test(`${path} has no CSP violations in Chromium, under the strict page CSP of a cache hit`, { skip: !CHROMIUM && 'Chromium not installed (apt-get install chromium)' }, async () => {
+    // Served from cache, the page carries the strict CSP (no 'unsafe-inline' in style-src).
+    let csp = '';
+    for (let i = 0; i < 50 && !csp.startsWith("default-src 'none'"); i++) {
+      const res = await fetch(stack.url + path);
+      await res.arrayBuffer();
+      csp = res.headers.get('content-security-policy') ?? '';
+      if (!csp.startsWith("default-src 'none'")) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.match(csp, /^default-src 'none';.*style-src 'self' 'nonce-/, 'the cached page is served with the strict CSP');
     const { dom, console: lines } = await chromium(['--dump-dom', stack.url + path]);
     const violations = lines.filter((l) => /Content Security Policy|Refused to/.test(l));
     assert.deepEqual(violations, [], violations.join('\n'));
