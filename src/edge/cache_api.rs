@@ -355,9 +355,7 @@ pub async fn fill_in_background(request_id: String, l1: L1Settings, primary: Str
             Ok(bytes) => bytes,
             Err(rest) => return put(&primary, &request, &meta, &headers, rest, ttl_secs).await,
         };
-        if page_facts {
-            crate::pipeline::fill::record_page_facts(&mut headers, &bytes);
-        }
+        crate::pipeline::fill::record_page_facts(&mut headers, &bytes, page_facts);
         put(&primary, &request, &meta, &headers, ResponseBody::Body(bytes.clone()), ttl_secs).await?;
         if limit > 0 {
             l1_put(&l1, &primary, &request, L1Entry { meta: meta.clone(), headers: headers.clone(), body: bytes }, now_ms() as u64);

@@ -239,7 +239,7 @@ async fn revalidate(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, primar
             match refreshed.decision {
                 Cacheability::Store(meta) => {
                     let (client, copy) = response::tee(body)?;
-                    let store = StorePlan { meta: meta.clone(), headers: refreshed.headers.clone(), ttl_secs: refreshed.ttl_secs, page_facts: crate::transform::wants_nonce(rule, 200, &refreshed.headers) };
+                    let store = StorePlan { meta: meta.clone(), headers: refreshed.headers.clone(), ttl_secs: refreshed.ttl_secs, page_facts: fill::PageScan::of(rule, 200, &refreshed.headers) };
                     inc.bg.wait_until(cache_api::fill_in_background(inc.request_id.clone(), config.l1, primary.to_owned(), inc.headers.clone(), store, copy, None));
                     let detail = StatusDetail { ttl: Some(meta.ttl_secs(now)), fwd_status: Some(304), stored: true, ..Default::default() };
                     Ok(serve_stored(inc, rule, &meta, &refreshed.headers, client, CacheOutcome::Revalidated, detail))
@@ -271,7 +271,7 @@ fn refresh_in_background(config: Rc<EdgeConfig>, inc: &Incoming, rule: Rule, pri
                 let refreshed = lookup::refresh_after_304(&rule, &inc.path, &inc.headers, &stale, &stale_headers, &origin::headers_of(&r), now);
                 // Re-read the stored body to store it again under the new freshness.
                 if let (Cacheability::Store(meta), Ok(Lookup::Found(found))) = (refreshed.decision, cache_api::lookup(&primary, &inc.headers, &[], None).await) {
-                    let page_facts = crate::transform::wants_nonce(&rule, 200, &refreshed.headers);
+                    let page_facts = fill::PageScan::of(&rule, 200, &refreshed.headers);
                     let store = StorePlan { meta, headers: refreshed.headers, ttl_secs: refreshed.ttl_secs, page_facts };
                     cache_api::fill_in_background(inc.request_id.clone(), config.l1, primary.clone(), inc.headers.clone(), store, found.response.into_parts().1, Some(guard)).await;
                 }

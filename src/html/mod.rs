@@ -21,7 +21,7 @@
 //! node. An element whose end tag is implied (omitted) never reports its end, so whitespace
 //! stays preserved after it: the safe direction.
 
-pub mod inline_style;
+pub mod page_facts;
 
 use lol_html::html_content::TextType;
 use lol_html::{doc_comments, doc_text, element, end_tag, text, HtmlRewriter, MemorySettings, Settings};

@@ -38,17 +38,56 @@ pub struct StorePlan {
     pub headers: HeaderMap,
     /// How long the platform keeps it.
     pub ttl_secs: u64,
-    /// A nonce page: whether it needs inline styles is worth learning from its body when the
-    /// whole body is read before the store ([`record_page_facts`]).
-    pub page_facts: bool,
+    /// What to learn from the page's body, when the whole body is read before the store
+    /// ([`record_page_facts`]).
+    pub page_facts: PageScan,
 }
 
-/// Marks stored headers with [`crate::headers::STRICT_STYLE`] when the page body needs no
-/// inline styles, so later answers from the entry can drop `'unsafe-inline'` from `style-src`.
-pub fn record_page_facts(headers: &mut HeaderMap, body: &[u8]) {
+/// What a page's body is scanned for at the fill ([`crate::html::page_facts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PageScan {
+    /// A nonce page: mark it [`crate::headers::STRICT_STYLE`] when it needs no inline styles.
+    pub strict_style: bool,
+    /// Store up to this many `Link` preloads with it (Early Hints); 0: none.
+    pub early_hints: usize,
+}
+
+impl PageScan {
+    /// What `rule` wants learnt from an answer with `status` and `headers`: only for pages.
+    pub fn of(rule: &Rule, status: u16, headers: &HeaderMap) -> Self {
+        let page = status == 200 && headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/html"));
+        if !page {
+            return Self::default();
+        }
+        Self { strict_style: transform::wants_nonce(rule, status, headers), early_hints: rule.early_hints }
+    }
+
+    /// Whether there is anything to learn.
+    pub fn wanted(&self) -> bool {
+        self.strict_style || self.early_hints > 0
+    }
+}
+
+/// Adds what `scan` asks to the stored headers of a page whose whole `body` was read: the
+/// [`crate::headers::STRICT_STYLE`] mark when it needs no inline styles (later answers from the
+/// entry drop `'unsafe-inline'` from `style-src`), and a `Link` preload for each of the first
+/// resources it fetches from its origin (Cloudflare sends them as 103 Early Hints on later
+/// answers), after the origin's own `Link` fields and never repeating one of their URLs.
+pub fn record_page_facts(headers: &mut HeaderMap, body: &[u8], scan: PageScan) {
     headers.remove(crate::headers::STRICT_STYLE);
-    if !crate::html::inline_style::needs_inline_styles(body) {
+    if !scan.wanted() {
+        return;
+    }
+    let facts = crate::html::page_facts::scan([body]);
+    if scan.strict_style && !facts.needs_inline_styles {
         headers.insert(crate::headers::STRICT_STYLE, http::HeaderValue::from_static("1"));
+    }
+    let origin_links: Vec<String> = headers.get_all(http::header::LINK).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
+    let new = facts.preloads.iter().filter(|p| !origin_links.iter().any(|l| l.contains(&format!("<{}>", p.href))));
+    for preload in new.take(scan.early_hints) {
+        if let Ok(v) = http::HeaderValue::from_str(&preload.link_value()) {
+            headers.append(http::header::LINK, v);
+        }
     }
 }
 
@@ -132,7 +171,7 @@ pub fn plan(req: ForRequest<'_>, status: u16, origin: HeaderMap, now: u64, fill:
         Cacheability::Store(meta) => {
             let stored = policy::headers_to_store(&headers);
             let ttl_secs = meta.storage_ttl_secs(now, policy::keep_after_expiry_secs(&stored));
-            let page_facts = transform::wants_nonce(rule, status, &stored);
+            let page_facts = PageScan::of(rule, status, &stored);
             Some(StorePlan { meta, headers: stored, ttl_secs, page_facts })
         }
         Cacheability::Skip(_) => None,
@@ -190,5 +229,25 @@ mod tests {
         assert_eq!(p.hit_for_pass, HitForPass::Keep);
         assert_eq!(p.headers["x-cache"], "BYPASS");
         assert_eq!(p.headers["cache-status"], "edgelayer;fwd=bypass;fwd-status=201;detail=method");
+    }
+
+    #[test]
+    fn page_facts_mark_strict_pages_and_store_preloads() {
+        let page = br#"<head><link rel=stylesheet href=/a.css><script src=/a.js defer></script><script src=/b.js></script><script src=/c.js></script></head>"#;
+        let mut stored = h(&[("content-type", "text/html"), ("link", "</a.css>; rel=preload; as=style"), (crate::headers::STRICT_STYLE, "1")]);
+        record_page_facts(&mut stored, page, PageScan { strict_style: true, early_hints: 2 });
+        assert_eq!(stored[crate::headers::STRICT_STYLE], "1");
+        let links: Vec<_> = stored.get_all("link").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        assert_eq!(links, ["</a.css>; rel=preload; as=style", "</a.js>; rel=preload; as=script", "</b.js>; rel=preload; as=script"], "the origin's own first, none twice, at most 2 added");
+        let mut styled = h(&[(crate::headers::STRICT_STYLE, "1")]);
+        record_page_facts(&mut styled, b"<p style=x>", PageScan { strict_style: true, early_hints: 0 });
+        assert!(!styled.contains_key(crate::headers::STRICT_STYLE), "an origin's mark is not kept");
+        let mut off = HeaderMap::new();
+        record_page_facts(&mut off, page, PageScan::default());
+        assert!(off.is_empty());
+        let r = rule(serde_json::json!({ "early_hints": true, "early_hints_max": 4 }));
+        assert_eq!(PageScan::of(&r, 200, &h(&[("content-type", "text/html; charset=utf-8")])), PageScan { strict_style: false, early_hints: 4 });
+        assert_eq!(PageScan::of(&r, 404, &h(&[("content-type", "text/html")])), PageScan::default(), "pages only");
+        assert_eq!(PageScan::of(&r, 200, &h(&[("content-type", "text/css")])), PageScan::default());
     }
 }

@@ -143,6 +143,10 @@ pub struct CacheKeySpec {
     pub cookies: Vec<String>,
 }
 
+/// Default `early_hints_max`: enough for a page's stylesheets, blocking scripts and fonts
+/// without turning the 103 into a list of everything.
+pub const DEFAULT_EARLY_HINTS: usize = 8;
+
 /// A validated rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -189,6 +193,8 @@ pub struct Rule {
     pub headers: crate::headers::HeaderPolicy,
     /// Put a per-response nonce in the CSP and in every `<script>`/`<style>` tag of HTML.
     pub csp_nonce: bool,
+    /// `Link` preloads stored with this rule's pages (Early Hints): at most this many; 0: off.
+    pub early_hints: usize,
     /// Redirect plain-HTTP requests to HTTPS (308).
     pub https_redirect: bool,
     /// Name of the rate-limit policy (`EDGELAYER.rate_limits`); `None`: not limited.
@@ -233,6 +239,7 @@ impl Rule {
             compress: true,
             headers: crate::headers::HeaderPolicy::default(),
             csp_nonce: false,
+            early_hints: 0,
             https_redirect: false,
             rate_limit: None,
             images_auto: false,
@@ -387,9 +394,14 @@ pub struct RawRule {
     #[serde(default)]
     pub keep_origin_csp: bool,
     /// Pages under this rule always keep `'unsafe-inline'` in `style-src` (their scripts set
-    /// `style` attributes); see [`crate::html::inline_style`].
+    /// `style` attributes); see [`crate::html::page_facts`].
     #[serde(default)]
     pub inline_styles: bool,
+    /// Send `Link` preloads (Early Hints) for what this rule's pages fetch first.
+    #[serde(default)]
+    pub early_hints: bool,
+    /// At most this many preloads per page (default [`DEFAULT_EARLY_HINTS`]).
+    pub early_hints_max: Option<u32>,
     /// See [`Rule::csp_nonce`].
     #[serde(default)]
     pub csp_nonce: bool,
@@ -506,6 +518,12 @@ impl RawRule {
                 inline_styles: self.inline_styles,
             },
             csp_nonce: self.csp_nonce,
+            early_hints: match (self.early_hints, self.early_hints_max) {
+                (false, _) => 0,
+                (true, None) => DEFAULT_EARLY_HINTS,
+                (true, Some(n @ 1..=32)) => n as usize,
+                (true, Some(n)) => return Err(err("early_hints_max", format!("{n} is not within 1..=32"))),
+            },
             https_redirect: self.https_redirect,
             rate_limit: self.rate_limit.clone(),
             images_auto: match self.images.as_deref().unwrap_or("off") {
@@ -578,6 +596,7 @@ mod tests {
             (serde_json::json!([{ "name": "a", "path": "/", "browser_ttl": "5 parsecs" }]), "field `browser_ttl`"),
             (serde_json::json!([{ "name": "a", "path": "/", "status_ttl": { "999": 5 } }]), "field `status_ttl`"),
             (serde_json::json!([{ "name": "a", "path": "/", "methods": ["G T"] }]), "field `methods`"),
+            (serde_json::json!([{ "name": "a", "path": "/", "early_hints": true, "early_hints_max": 0 }]), "field `early_hints_max`"),
             (serde_json::json!([{ "name": "a", "path": "/", "bypass_cookies": ["a b"] }]), "field `cookies`"),
             (serde_json::json!([{ "name": "a", "path": "/" }, { "name": "a", "path": "/b" }]), "rule #2 \"a\" field `name`"),
             (serde_json::json!([{ "name": "a", "path": "/", "cache_key": { "query": "none", "include_query": ["x"] } }]), "field `cache_key`"),

@@ -11,7 +11,8 @@ before(async () => {
   // The shipped rules, and one nonce page rule for lab pages with inline styles.
   const cfg = wranglerConfig().vars.EDGELAYER;
   const styled = { name: 'styled', path: '/lab/styled*', cache: 'override', edge_ttl: '5m', minify: true, csp_nonce: true };
-  stack = await startStack({ vars: { EDGELAYER: { ...cfg, rules: [styled, ...cfg.rules] } } });
+  const hinted = { name: 'hinted', path: '/lab/hinted*', cache: 'override', edge_ttl: '5m', early_hints: true, early_hints_max: 3 };
+  stack = await startStack({ vars: { EDGELAYER: { ...cfg, rules: [styled, hinted, ...cfg.rules] } } });
 });
 after(async () => {
   await stack?.stop();
@@ -22,7 +23,7 @@ async function gradedHit(path) {
   for (let i = 0; i < 50; i++) {
     const res = await stack.edge.mf.dispatchFetch(`https://edge.example${path}`);
     const body = await res.text();
-    if (res.headers.get('x-cache') === 'HIT') return { status: res.status, body, csp: res.headers.get('content-security-policy'), ...grade(res.headers, { https: true }) };
+    if (res.headers.get('x-cache') === 'HIT') return { status: res.status, body, csp: res.headers.get('content-security-policy'), link: res.headers.get('link'), ...grade(res.headers, { https: true }) };
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`${path} never became a HIT`);
@@ -100,4 +101,24 @@ test('static assets: CORP same-site, framing denied; the grader reproduces the i
   before.delete('x-frame-options');
   before.set('cross-origin-resource-policy', 'cross-origin');
   assert.deepEqual([grade(before).score, grade(before).grade], [55, 'C']);
+});
+
+test('Early Hints: a page served from cache lists what it fetches first as Link preloads', async () => {
+  let res;
+  for (let i = 0; i < 50; i++) {
+    res = await stack.edge.mf.dispatchFetch('https://edge.example/tasks');
+    await res.arrayBuffer();
+    if (res.headers.get('x-cache') === 'HIT') break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const link = res.headers.get('link') ?? '';
+  assert.match(link, /<\/static\/app\.[0-9a-f]+\.css>; rel=preload; as=style/, link);
+  assert.match(link, /<\/static\/app\.[0-9a-f]+\.js>; rel=preload; as=script/, link);
+  assert.doesNotMatch(link, /badge\.png/, 'an icon is not render-blocking');
+  // The cap holds (early_hints_max = 3); a rule without early_hints stores none.
+  const many = encodeURIComponent(`<head>${Array.from({ length: 12 }, (_, i) => `<link rel=stylesheet href=/s${i}.css>`).join('')}</head>`);
+  const hinted = await gradedHit(`/lab/hinted?header=Content-Type:text/html&header=Cache-Control:max-age=60&body=${many}`);
+  assert.equal(hinted.link, '</s0.css>; rel=preload; as=style, </s1.css>; rel=preload; as=style, </s2.css>; rel=preload; as=style');
+  const plain = await gradedHit(`/lab/styled-hints?header=Content-Type:text/html&header=Cache-Control:max-age=60&body=${many}`);
+  assert.equal(plain.link, null, 'the styled test rule has no early_hints');
 });
