@@ -13,6 +13,7 @@ use worker::*;
 
 /// Analytics Engine dataset binding (optional).
 pub const ANALYTICS_BINDING: &str = "EDGE_ANALYTICS";
+
 #[derive(Default)]
 struct Buffer {
     /// Finished minutes not shipped yet, and the current one (last).
