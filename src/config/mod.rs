@@ -77,6 +77,9 @@ pub struct RawConfig {
     /// Comment prefixes the minifier keeps, besides its defaults (framework markers).
     #[serde(default)]
     pub minify_kept_comments: Vec<String>,
+    /// The minifier drops attributes whose value is the spec's default (default true; see
+    /// [`crate::html::DEFAULT_ATTRIBUTES`]).
+    pub minify_default_attributes: Option<bool>,
     /// Image resizing settings.
     pub images: Option<RawImages>,
     /// Origin pool: breaker, timeouts, health checks and cache warming.
@@ -577,7 +580,7 @@ impl EdgeConfig {
         if let Some(bad) = raw.minify_kept_comments.iter().find(|c| c.trim().is_empty()) {
             return Err(invalid("minify_kept_comments", format!("{bad:?}: an empty prefix would keep every comment")));
         }
-        let minify = crate::html::MinifyOptions::new().with_kept_comments(raw.minify_kept_comments);
+        let minify = crate::html::MinifyOptions::new().with_kept_comments(raw.minify_kept_comments).with_remove_default_attributes(raw.minify_default_attributes.unwrap_or(true));
         let images = ImageConfig::from_raw(raw.images.unwrap_or_default())?;
         let mut pool = PoolConfig::from_raw(raw.pool.unwrap_or_default())?;
         pool.breaker = pool.breaker.with_lone_origin(origins.len() == 1);

@@ -8,7 +8,11 @@
 //! - comments are removed, except conditional comments and framework markers
 //!   ([`DEFAULT_KEPT_COMMENTS`]);
 //! - `application/ld+json` and `application/json` script blocks are re-serialised compactly when
-//!   they parse (left alone otherwise).
+//!   they parse (left alone otherwise);
+//! - attributes whose value is the spec's default go ([`DEFAULT_ATTRIBUTES`]): `type` on
+//!   `<script>` (`text/javascript`), on `<style>` and on stylesheet `<link>`s (`text/css`), and
+//!   `method="get"` on `<form>`. Beware: a page whose CSS or scripts select on exactly those
+//!   attributes (`form[method=get]`) stops matching; `with_remove_default_attributes(false)`.
 //!
 //! Never touched: the content of `pre`, `textarea`, `code`, `listing`, `xmp`, `plaintext`,
 //! elements with `xml:space` or an inline `white-space` style, `script`, `style` and `title`
@@ -36,6 +40,15 @@ pub const DEFAULT_KEPT_COMMENTS: &[&str] = &[
     "[if", "<![endif]", "$", "/$", "[", "]", "astro:", "ko ", "/ko", "lit-part", "/lit-part", "?lit$", "#", "!", "HTML_TAG_", "ngsp", "@",
 ];
 
+/// `(element selector, attribute, default value)`: attributes removed when their value, trimmed
+/// and compared without case, is the HTML spec's default, so the parsed tree means the same.
+pub const DEFAULT_ATTRIBUTES: &[(&str, &str, &str)] = &[
+    ("script[type]", "type", "text/javascript"),
+    ("style[type]", "type", "text/css"),
+    ("link[rel~='stylesheet' i][type]", "type", "text/css"),
+    ("form[method]", "method", "get"),
+];
+
 /// Largest JSON script body buffered for re-serialisation; larger ones pass unmodified.
 pub const MAX_JSON_SCRIPT_BYTES: usize = 256 * 1024;
 
@@ -49,6 +62,7 @@ pub struct MinifyOptions {
     collapse_whitespace: bool,
     remove_comments: bool,
     minify_json: bool,
+    remove_default_attributes: bool,
     kept_comments: Vec<String>,
     max_memory: usize,
     csp_nonce: Option<String>,
@@ -67,6 +81,7 @@ impl MinifyOptions {
             collapse_whitespace: true,
             remove_comments: true,
             minify_json: true,
+            remove_default_attributes: true,
             kept_comments: DEFAULT_KEPT_COMMENTS.iter().map(|s| (*s).to_owned()).collect(),
             max_memory: DEFAULT_MAX_MEMORY,
             csp_nonce: None,
@@ -75,7 +90,7 @@ impl MinifyOptions {
 
     /// No minifying, only the nonce: for the per-response pass over an already minified page.
     pub fn nonce_only(nonce: String) -> Self {
-        Self::new().with_collapse_whitespace(false).with_remove_comments(false).with_minify_json(false).with_csp_nonce(Some(nonce))
+        Self::new().with_collapse_whitespace(false).with_remove_comments(false).with_minify_json(false).with_remove_default_attributes(false).with_csp_nonce(Some(nonce))
     }
 
     /// Sets `nonce="..."` on every `<script>` and `<style>` element (for a CSP with that nonce).
@@ -107,6 +122,14 @@ impl MinifyOptions {
     /// `true`.
     pub fn with_minify_json(mut self, on: bool) -> Self {
         self.minify_json = on;
+        self
+    }
+
+    /// Drop attributes whose value is the spec's default ([`DEFAULT_ATTRIBUTES`]).
+    /// ### Default
+    /// `true`.
+    pub fn with_remove_default_attributes(mut self, on: bool) -> Self {
+        self.remove_default_attributes = on;
         self
     }
 
@@ -213,6 +236,16 @@ impl Minifier {
             }
             Ok(())
         }));
+        if options.remove_default_attributes {
+            for (selector, name, default) in DEFAULT_ATTRIBUTES {
+                element_handlers.push(element!(*selector, move |el| {
+                    if el.get_attribute(name).is_some_and(|v| v.trim().eq_ignore_ascii_case(default)) {
+                        el.remove_attribute(name);
+                    }
+                    Ok(())
+                }));
+            }
+        }
         if let Some(nonce) = options.csp_nonce.clone() {
             element_handlers.push(element!("script, style", move |el| {
                 el.set_attribute("nonce", &nonce)?;
@@ -354,6 +387,23 @@ mod tests {
         assert_eq!(m("<p>a&nbsp;&nbsp; b</p>"), "<p>a&nbsp;&nbsp; b</p>", "nbsp is not ASCII whitespace");
         assert_eq!(m("<p>\u{a0}\u{a0}x</p>"), "<p>\u{a0}\u{a0}x</p>");
         assert_eq!(m("<b>a</b>   <i>b</i>"), "<b>a</b> <i>b</i>", "inline spaces stay (collapsed)");
+    }
+
+    #[test]
+    fn default_attributes_go_and_nothing_else() {
+        assert_eq!(m("<script type=\"text/javascript\">a()</script>"), "<script>a()</script>");
+        assert_eq!(m("<script type=' Text/JavaScript '>a()</script>"), "<script>a()</script>");
+        assert_eq!(m("<script type=module>a()</script>"), "<script type=module>a()</script>");
+        assert_eq!(m("<script type=\"application/javascript\">a()</script>"), "<script type=\"application/javascript\">a()</script>", "equivalent, but not the default's text");
+        assert_eq!(m("<style type=text/css>a{}</style>"), "<style>a{}</style>");
+        assert_eq!(m("<link rel=stylesheet type=\"text/css\" href=a.css>"), "<link rel=stylesheet href=a.css>");
+        assert_eq!(m("<link rel=\"alternate stylesheet\" type=\"text/css\" href=a.css>"), "<link rel=\"alternate stylesheet\" href=a.css>");
+        assert_eq!(m("<link rel=preload type=\"text/css\" href=a.css>"), "<link rel=preload type=\"text/css\" href=a.css>", "only stylesheets");
+        assert_eq!(m("<form method=GET action=/s><form method=post>"), "<form action=/s><form method=post>");
+        let off = String::from_utf8(minify(b"<form method=get>", MinifyOptions::new().with_remove_default_attributes(false))).unwrap();
+        assert_eq!(off, "<form method=get>");
+        let nonce = String::from_utf8(minify(b"<script type=text/javascript>x</script>", MinifyOptions::nonce_only("n".into()))).unwrap();
+        assert_eq!(nonce, "<script type=text/javascript nonce=\"n\">x</script>", "the per-response pass only adds the nonce");
     }
 
     #[test]

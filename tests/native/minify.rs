@@ -83,6 +83,18 @@ fn specific_markers_and_preserved_blocks_survive() {
 }
 
 #[test]
+fn default_attributes_go_and_the_tree_means_the_same() {
+    let page = br#"<!doctype html><html><head><script type="text/javascript">a()</script><style type="text/css">p{}</style>
+<link rel="stylesheet" type="text/css" href="/a.css"><link rel="preload" type="text/css" href="/b.css"></head>
+<body><form method="GET" action="/s"><input type="text" name=q></form><script type="module">b()</script></body></html>"#;
+    let out = minify(page, MinifyOptions::new());
+    assert_eq!(tree(page), tree(&out), "trees differ");
+    let text = String::from_utf8(out).unwrap();
+    assert!(!text.contains("text/javascript") && !text.contains("method=") && text.matches("text/css").count() == 1, "{text}");
+    assert!(text.contains(r#"<input type="text" name=q>"#) && text.contains(r#"type="module""#), "only the listed defaults: {text}");
+}
+
+#[test]
 fn a_50_mb_page_streams_with_bounded_lag() {
     // Output must keep pace with input: the bytes held inside the minifier never exceed a small
     // bound, whatever the page size (no buffering of the page).

@@ -46,6 +46,13 @@ fn normalize(h: &Handle, preserve: bool, json: bool, opts: &MinifyOptions) -> Ve
                     || PRESERVE.contains(&tag.as_str())
                     || attrs.iter().any(|(k, v)| k == "xml:space" || k == "space" || (k == "style" && v.contains("white-space")));
                 let is_json = tag == "script" && attrs.iter().any(|(k, v)| k == "type" && (v == "application/ld+json" || v == "application/json"));
+                // Attributes whose value is the spec's default mean the same as none.
+                let stylesheet = attrs.iter().any(|(k, v)| k == "rel" && v.split_ascii_whitespace().any(|t| t.eq_ignore_ascii_case("stylesheet")));
+                let default = |k: &str, v: &str| {
+                    let v = v.trim().to_ascii_lowercase();
+                    matches!((tag.as_str(), k, v.as_str()), ("script", "type", "text/javascript") | ("style", "type", "text/css") | ("form", "method", "get")) || (tag == "link" && stylesheet && k == "type" && v == "text/css")
+                };
+                let attrs = attrs.into_iter().filter(|(k, v)| !default(k, v)).collect();
                 out.push(N::El(tag, attrs, normalize(child, keeps, is_json, opts)));
             }
             NodeData::Text { contents } => {
