@@ -149,6 +149,11 @@ pub fn valid_request_id(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// Whether a response is an HTML page (`Content-Type: text/html`, any case and parameters).
+pub fn is_html(headers: &http::HeaderMap) -> bool {
+    headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/html"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,7 +128,7 @@ pub fn weaken_etag(headers: &mut HeaderMap) {
 /// Whether a response gets a per-response CSP nonce: the rule asks for it and it is a full
 /// HTML page.
 pub fn wants_nonce(rule: &Rule, status: u16, headers: &HeaderMap) -> bool {
-    rule.csp_nonce && status == 200 && header_str(headers, header::CONTENT_TYPE).is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/html"))
+    rule.csp_nonce && status == 200 && crate::proxy::is_html(headers)
 }
 
 /// Header changes for a page rewritten with a fresh nonce: the length changes, and validators go,

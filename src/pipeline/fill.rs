@@ -55,8 +55,7 @@ pub struct PageScan {
 impl PageScan {
     /// What `rule` wants learnt from an answer with `status` and `headers`: only for pages.
     pub fn of(rule: &Rule, status: u16, headers: &HeaderMap) -> Self {
-        let page = status == 200 && headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("text/html"));
-        if !page {
+        if status != 200 || !crate::proxy::is_html(headers) {
             return Self::default();
         }
         Self { strict_style: transform::wants_nonce(rule, status, headers), early_hints: rule.early_hints }
