@@ -26,10 +26,13 @@
 //! stays preserved after it: the safe direction.
 
 pub mod page_facts;
+pub mod refs;
+pub mod tags;
 
 use lol_html::html_content::TextType;
+use lol_html::html_content::ContentType;
 use lol_html::{doc_comments, doc_text, element, end_tag, text, HtmlRewriter, MemorySettings, Settings};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// Comment texts (trimmed) kept by default, matched as prefixes: conditional comments, and the
@@ -40,14 +43,7 @@ pub const DEFAULT_KEPT_COMMENTS: &[&str] = &[
     "[if", "<![endif]", "$", "/$", "[", "]", "astro:", "ko ", "/ko", "lit-part", "/lit-part", "?lit$", "#", "!", "HTML_TAG_", "ngsp", "@",
 ];
 
-/// `(element selector, attribute, default value)`: attributes removed when their value, trimmed
-/// and compared without case, is the HTML spec's default, so the parsed tree means the same.
-pub const DEFAULT_ATTRIBUTES: &[(&str, &str, &str)] = &[
-    ("script[type]", "type", "text/javascript"),
-    ("style[type]", "type", "text/css"),
-    ("link[rel~='stylesheet' i][type]", "type", "text/css"),
-    ("form[method]", "method", "get"),
-];
+pub use tags::DEFAULT_ATTRIBUTES;
 
 /// Largest JSON script body buffered for re-serialisation; larger ones pass unmodified.
 pub const MAX_JSON_SCRIPT_BYTES: usize = 256 * 1024;
@@ -63,6 +59,11 @@ pub struct MinifyOptions {
     remove_comments: bool,
     minify_json: bool,
     remove_default_attributes: bool,
+    unquote_attributes: bool,
+    omit_optional_tags: bool,
+    shorten_char_refs: bool,
+    drop_ignorable_whitespace: bool,
+    utf8: bool,
     kept_comments: Vec<String>,
     max_memory: usize,
     csp_nonce: Option<String>,
@@ -82,6 +83,11 @@ impl MinifyOptions {
             remove_comments: true,
             minify_json: true,
             remove_default_attributes: true,
+            unquote_attributes: true,
+            omit_optional_tags: true,
+            shorten_char_refs: true,
+            drop_ignorable_whitespace: true,
+            utf8: false,
             kept_comments: DEFAULT_KEPT_COMMENTS.iter().map(|s| (*s).to_owned()).collect(),
             max_memory: DEFAULT_MAX_MEMORY,
             csp_nonce: None,
@@ -90,7 +96,16 @@ impl MinifyOptions {
 
     /// No minifying, only the nonce: for the per-response pass over an already minified page.
     pub fn nonce_only(nonce: String) -> Self {
-        Self::new().with_collapse_whitespace(false).with_remove_comments(false).with_minify_json(false).with_remove_default_attributes(false).with_csp_nonce(Some(nonce))
+        Self::new()
+            .with_collapse_whitespace(false)
+            .with_remove_comments(false)
+            .with_minify_json(false)
+            .with_remove_default_attributes(false)
+            .with_unquote_attributes(false)
+            .with_omit_optional_tags(false)
+            .with_shorten_char_refs(false)
+            .with_drop_ignorable_whitespace(false)
+            .with_csp_nonce(Some(nonce))
     }
 
     /// Sets `nonce="..."` on every `<script>` and `<style>` element (for a CSP with that nonce).
@@ -133,6 +148,51 @@ impl MinifyOptions {
         self
     }
 
+    /// Write attribute values without quotes where the syntax allows, `name` for `name=""`,
+    /// and no `/` before `>` on HTML elements ([`tags::write_start_tag`]).
+    /// ### Default
+    /// `true`.
+    pub fn with_unquote_attributes(mut self, on: bool) -> Self {
+        self.unquote_attributes = on;
+        self
+    }
+
+    /// Leave out end tags the parser implies from the next token (`</li>` before `<li>`,
+    /// `</td>` before `</tr>`, ...; [`tags::OPTIONAL_END`]) and a `<head>` start tag that is
+    /// followed by an element.
+    /// ### Default
+    /// `true`.
+    pub fn with_omit_optional_tags(mut self, on: bool) -> Self {
+        self.omit_optional_tags = on;
+        self
+    }
+
+    /// Write character references in their shortest form ([`refs`]).
+    /// ### Default
+    /// `true`.
+    pub fn with_shorten_char_refs(mut self, on: bool) -> Self {
+        self.shorten_char_refs = on;
+        self
+    }
+
+    /// Drop whitespace-only text where it is never rendered: before the document, around
+    /// `<head>`, inside it, and between table parts ([`tags::whitespace_ignorable_in`]).
+    /// ### Default
+    /// `true`.
+    pub fn with_drop_ignorable_whitespace(mut self, on: bool) -> Self {
+        self.drop_ignorable_whitespace = on;
+        self
+    }
+
+    /// The document is known to be UTF-8 (its `Content-Type` says so): character references
+    /// may become the non-ASCII characters they stand for.
+    /// ### Default
+    /// `false`.
+    pub fn with_utf8(mut self, on: bool) -> Self {
+        self.utf8 = on;
+        self
+    }
+
     /// Extra comment prefixes to keep, added to the defaults.
     /// ### Default
     /// [`DEFAULT_KEPT_COMMENTS`].
@@ -147,6 +207,12 @@ impl MinifyOptions {
     pub fn with_max_memory(mut self, bytes: usize) -> Self {
         self.max_memory = bytes;
         self
+    }
+
+    /// Whether any transform that reads the document's structure is on (the nonce-only pass
+    /// needs none of it).
+    fn minifies(&self) -> bool {
+        self.collapse_whitespace || self.remove_comments || self.unquote_attributes || self.omit_optional_tags || self.shorten_char_refs || self.drop_ignorable_whitespace || self.remove_default_attributes
     }
 
     /// Whether a comment's text is kept.
@@ -206,10 +272,106 @@ type Sink = Rc<RefCell<dyn FnMut(&[u8])>>;
 /// A boxed byte sink (lol_html's output, the brotli stage's output).
 pub type BoxedSink = Box<dyn FnMut(&[u8])>;
 
+/// Elements whose content is never rewritten (whitespace is significant or the text is raw).
+const PRESERVING: &[&str] = &["pre", "textarea", "code", "listing", "xmp", "plaintext"];
+
+/// Markup left out for now: written before the next byte of output unless the next token
+/// implies it (then it is dropped for good).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pending {
+    /// `</name>` of an element with an optional end tag.
+    End(String),
+    /// `<head>` without attributes.
+    HeadStart,
+}
+
+impl Pending {
+    fn markup(&self) -> String {
+        match self {
+            Pending::End(name) => format!("</{name}>"),
+            Pending::HeadStart => "<head>".to_owned(),
+        }
+    }
+}
+
+/// An element the minifier saw open and has not seen close.
+struct Open {
+    name: String,
+    id: u64,
+    /// Everything opened inside it was closed by its own end tag, and (for `p`) nothing inside
+    /// it closed it early: its end tag may be implied.
+    clean: bool,
+    /// The parser made an element for it ([`tags::opened_by_parser`]); if not, its tags are
+    /// no boundary between texts.
+    opened: bool,
+}
+
+/// What the handlers share while a document streams through.
+#[derive(Default)]
+struct Flow {
+    stack: Vec<Open>,
+    next_id: u64,
+    pending: Option<Pending>,
+    /// Elements open whose whitespace is significant.
+    preserve_depth: u32,
+    /// An element was opened (blank text at the top level is no longer before the document).
+    seen_element: bool,
+    /// A body was opened (or implied): blank text outside it goes into it.
+    body_seen: bool,
+    /// Nothing came yet after a `<pre>` or `<listing>` start tag.
+    pre_start: bool,
+    /// The output of the current text node so far ended in whitespace.
+    prev_ws: bool,
+    /// Raw text held back from the end of a chunk (a character reference that may be cut).
+    carry: String,
+    /// Whitespace held back where it is dropped if the whole text node is blank.
+    held_ws: String,
+    /// Part of the current text node was written (so the rest of it is written too).
+    node_has_text: bool,
+}
+
+impl Flow {
+    /// The element whose content the next token is, as far as the minifier knows.
+    fn parent(&self) -> Option<&str> {
+        self.stack.last().map(|o| o.name.as_str())
+    }
+
+    /// A tag was handled: held blank text before it is dropped for good.
+    fn tag_seen(&mut self) {
+        self.held_ws.clear();
+    }
+
+    /// Opens (in the minifier's view) what the parser opens on its own.
+    fn imply(&mut self, implied: tags::Implied) {
+        let synthetic = |name: &str| Open { name: name.into(), id: u64::MAX, clean: true, opened: true };
+        match implied {
+            tags::Implied::Nothing => {}
+            tags::Implied::Head => self.stack.push(synthetic("head")),
+            tags::Implied::Body => self.stack.push(synthetic("body")),
+            tags::Implied::HeadEndAndBody => {
+                self.stack.pop();
+                self.stack.push(synthetic("body"));
+            }
+        }
+        self.body_seen |= matches!(implied, tags::Implied::Body | tags::Implied::HeadEndAndBody);
+    }
+
+    /// Whether blank text here is never rendered ([`tags::whitespace_ignorable_in`]).
+    fn blank_text_ignorable(&self) -> bool {
+        if self.stack.last().is_some_and(|o| !o.clean) {
+            return false; // something inside it made the parser close it, or closed on its own
+        }
+        let names: Vec<&str> = self.stack.iter().map(|o| o.name.as_str()).collect();
+        // After the document's last end tag, text goes into the body the parser makes.
+        tags::whitespace_ignorable_in(&names, if names.is_empty() { self.seen_element } else { self.body_seen })
+    }
+}
+
 /// A streaming minifier: push bytes in, rewritten bytes come out through the sink.
 pub struct Minifier {
     rewriter: Option<HtmlRewriter<'static, BoxedSink>>,
     sink: Sink,
+    flow: Rc<RefCell<Flow>>,
     /// Set once lol_html bailed out: input goes to the sink unmodified from then on.
     passthrough: bool,
 }
@@ -219,36 +381,143 @@ impl Minifier {
     pub fn new(options: MinifyOptions, sink: impl FnMut(&[u8]) + 'static) -> Self {
         let sink: Sink = Rc::new(RefCell::new(sink));
         let options = Rc::new(options);
-        let preserve_depth = Rc::new(Cell::new(0u32));
-        let prev_ws = Rc::new(Cell::new(false));
+        let flow = Rc::new(RefCell::new(Flow::default()));
         let json_buf: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
+        let style = tags::StartTagStyle { unquote: options.unquote_attributes, shorten_refs: options.shorten_char_refs, utf8: options.utf8 };
+        let rewrites_tags = options.unquote_attributes || options.shorten_char_refs || options.remove_default_attributes;
 
         let mut element_handlers = Vec::new();
-        let depth = preserve_depth.clone();
-        element_handlers.push(element!("pre, textarea, code, listing, xmp, plaintext, [xml\\:space], [style*='white-space']", move |el| {
-            if let Some(handlers) = el.end_tag_handlers() {
-                depth.set(depth.get() + 1);
-                let d = depth.clone();
-                handlers.push(end_tag!(move |_| {
-                    d.set(d.get().saturating_sub(1));
-                    Ok(())
-                }));
-            }
-            Ok(())
-        }));
-        if options.remove_default_attributes {
-            for (selector, name, default) in DEFAULT_ATTRIBUTES {
-                element_handlers.push(element!(*selector, move |el| {
-                    if el.get_attribute(name).is_some_and(|v| v.trim().eq_ignore_ascii_case(default)) {
-                        el.remove_attribute(name);
+        if options.minifies() {
+            let (f, opts) = (flow.clone(), options.clone());
+            element_handlers.push(element!("*", move |el| {
+                let name = el.tag_name();
+                let mut flow = f.borrow_mut();
+                if let Some(p) = &flow.pending {
+                    let implied = match p {
+                        Pending::End(open) => tags::end_implied_by_start(open, &name, flow.parent()),
+                        Pending::HeadStart => !matches!(name.as_str(), "head" | "html"),
+                    };
+                    if implied {
+                        flow.pending = None;
                     }
-                    Ok(())
-                }));
-            }
+                }
+                let opened = {
+                    let below: Vec<&str> = flow.stack.iter().map(|o| o.name.as_str()).collect();
+                    tags::opened_by_parser(&name, &below, flow.seen_element, flow.body_seen)
+                };
+                if opened || matches!(flow.parent(), None | Some("html" | "head")) {
+                    // Blank text held before a tag the parser skips joins the text after it,
+                    // except outside the body, where the parser drops it or keeps it apart.
+                    flow.tag_seen();
+                }
+                flow.pre_start = matches!(name.as_str(), "pre" | "listing");
+                let implied = tags::implied_by_start(flow.parent(), flow.seen_element, &name);
+                flow.imply(implied);
+                flow.seen_element = true;
+                flow.body_seen |= name == "body";
+                let closes_p = tags::closes_p(&name);
+                let top = flow.parent().unwrap_or_default().to_owned();
+                if tags::fostered(&top, &name) {
+                    if let Some(o) = flow.stack.last_mut() {
+                        o.clean = false;
+                    }
+                }
+                let mut parent: Option<String> = None;
+                for o in flow.stack.iter_mut() {
+                    // Still open here, so this start tag may close it (`<li>` an open li):
+                    // its own end tag, if it comes, is then not implied by anything.
+                    let sibling_closes = !matches!(o.name.as_str(), "head" | "body" | "html") && tags::end_implied_by_start(&o.name, &name, parent.as_deref());
+                    if (closes_p && o.name == "p") || sibling_closes || tags::closes_container(&o.name, &top, &name) {
+                        o.clean = false;
+                    }
+                    parent = Some(o.name.clone());
+                }
+                let preserves = PRESERVING.contains(&name.as_str()) || el.has_attribute("xml:space") || el.get_attribute("style").is_some_and(|s| s.contains("white-space"));
+                if let Some(handlers) = el.end_tag_handlers() {
+                    let id = flow.next_id;
+                    flow.next_id += 1;
+                    flow.stack.push(Open { name: name.clone(), id, clean: opened, opened });
+                    if preserves {
+                        flow.preserve_depth += 1;
+                    }
+                    let (f, optional, name) = (f.clone(), opts.omit_optional_tags && tags::OPTIONAL_END.contains(&name.as_str()), name.clone());
+                    handlers.push(end_tag!(move |end| {
+                        let mut flow = f.borrow_mut();
+                        flow.pre_start = false;
+                        let Some(at) = flow.stack.iter().rposition(|o| o.id == id) else {
+                            return Ok(());
+                        };
+                        if preserves {
+                            // Closed by an end tag the parser may ignore (its element was
+                            // closed early): whitespace stays significant for the rest of the
+                            // page, the safe side.
+                            let owner = end.name();
+                            let doubtful = owner != name && !(tags::end_closes_everything_inside(&owner) && flow.stack[..at].iter().rev().find(|o| o.name == owner).is_some_and(|o| o.clean));
+                            if !doubtful {
+                                flow.preserve_depth = flow.preserve_depth.saturating_sub(1);
+                            }
+                        }
+                        if flow.stack[at].opened {
+                            flow.tag_seen();
+                        }
+                        if end.name() != name {
+                            // lol_html runs the handlers of every element an end tag closes:
+                            // this one was open without its own end tag, so its parent's end
+                            // tag is not implied by anything.
+                            flow.stack.truncate(at);
+                            if let Some(parent) = flow.stack.last_mut() {
+                                parent.clean = false;
+                            }
+                            return Ok(());
+                        }
+                        // The pending end tag is this element's last child's, written right
+                        // before this end tag: drop it when this end tag implies it.
+                        if at + 1 == flow.stack.len() && flow.stack[at].clean {
+                            if let Some(Pending::End(child)) = &flow.pending {
+                                if tags::end_implied_by_end(child, &name) {
+                                    flow.pending = None;
+                                }
+                            }
+                        }
+                        let below: Vec<&str> = flow.stack[..at].iter().map(|o| o.name.as_str()).collect();
+                        let clean = flow.stack[at].clean && at + 1 == flow.stack.len() && tags::in_structural_place(&name, &below);
+                        flow.stack.truncate(at);
+                        if !clean {
+                            // The parser may still have elements open that the minifier just
+                            // closed: what is around them is not what it seems either.
+                            if let Some(parent) = flow.stack.last_mut() {
+                                parent.clean = false;
+                            }
+                        }
+                        if optional && clean && flow.pending.is_none() {
+                            end.remove();
+                            flow.pending = Some(Pending::End(name.clone()));
+                        }
+                        Ok(())
+                    }));
+                }
+                drop(flow);
+                let foreign = el.namespace_uri() != "http://www.w3.org/1999/xhtml";
+                let head_in_place = name == "head" && {
+                    let flow = f.borrow();
+                    let below: Vec<&str> = flow.stack.iter().rev().skip(1).rev().map(|o| o.name.as_str()).collect();
+                    tags::in_structural_place("head", &below)
+                };
+                if opts.omit_optional_tags && head_in_place && el.attributes().is_empty() {
+                    el.start_tag().remove();
+                    f.borrow_mut().pending = Some(Pending::HeadStart);
+                } else if rewrites_tags && (!el.attributes().is_empty() || el.is_self_closing()) {
+                    write_tag(el, &name, foreign, &opts, style, None);
+                }
+                Ok(())
+            }));
         }
         if let Some(nonce) = options.csp_nonce.clone() {
+            let quoting = tags::StartTagStyle { unquote: true, shorten_refs: false, utf8: false };
+            let opts = options.clone();
             element_handlers.push(element!("script, style", move |el| {
-                el.set_attribute("nonce", &nonce)?;
+                let name = el.tag_name();
+                write_tag(el, &name, false, &opts, quoting, Some(&nonce));
                 Ok(())
             }));
         }
@@ -286,34 +555,93 @@ impl Minifier {
         }
 
         let mut document_handlers = Vec::new();
-        if options.collapse_whitespace {
-            let depth = preserve_depth.clone();
-            let prev = prev_ws.clone();
+        if options.minifies() {
+            let (f, opts) = (flow.clone(), options.clone());
             document_handlers.push(doc_text!(move |chunk| {
-                if chunk.text_type() != TextType::Data || depth.get() > 0 {
-                    prev.set(false);
+                let mut flow = f.borrow_mut();
+                if chunk.text_type() != TextType::Data {
+                    flow.prev_ws = false;
+                    flow.pre_start = false;
                     return Ok(());
                 }
-                let ends_ws = chunk.as_str().as_bytes().last().copied().is_some_and(is_ascii_ws);
-                let was_ws = prev.get();
-                if let Some(out) = collapse_whitespace(chunk.as_str(), was_ws) {
-                    chunk.set_str(out);
+                let last = chunk.last_in_text_node();
+                flow.pre_start &= chunk.as_str().is_empty();
+                let mut text = std::mem::take(&mut flow.carry);
+                text.push_str(chunk.as_str());
+                if opts.shorten_char_refs && !last {
+                    if let Some(at) = refs::incomplete_tail(&text) {
+                        flow.carry = text.split_off(at);
+                    }
                 }
-                prev.set(if chunk.last_in_text_node() { false } else { ends_ws || (was_ws && chunk.as_str().is_empty()) });
+                let plain = flow.preserve_depth == 0;
+                if opts.collapse_whitespace && plain {
+                    let was_ws = flow.prev_ws;
+                    if let Some(out) = collapse_whitespace(&text, was_ws) {
+                        text = out;
+                    }
+                    flow.prev_ws = text.as_bytes().last().copied().map_or(was_ws, is_ascii_ws);
+                }
+                if opts.drop_ignorable_whitespace && plain && !flow.node_has_text && flow.blank_text_ignorable() && text.bytes().all(is_ascii_ws) && flow.carry.is_empty() {
+                    flow.held_ws.push_str(&text);
+                    text.clear();
+                } else if !flow.held_ws.is_empty() {
+                    text.insert_str(0, &std::mem::take(&mut flow.held_ws));
+                }
+                if opts.shorten_char_refs {
+                    if let Some(out) = refs::shorten_in_text(&text, last.then_some(b'<'), opts.utf8) {
+                        text = out;
+                    }
+                }
+                let blank = text.bytes().all(is_ascii_ws);
+                flow.node_has_text |= !text.is_empty();
+                if !blank && flow.preserve_depth == 0 {
+                    let implied = tags::implied_by_text(flow.parent());
+                    flow.imply(implied);
+                }
+                if !text.is_empty() && (flow.body_seen || !blank) && matches!(&flow.pending, Some(Pending::End(e)) if e == "body" || e == "html") {
+                    flow.pending = None; // text after them goes into the body all the same
+                }
+                if last {
+                    flow.prev_ws = false;
+                    flow.held_ws.clear(); // a blank text node of its own: dropped
+                    flow.node_has_text = false;
+                }
+                chunk.set_str(text);
                 Ok(())
             }));
         }
         if options.remove_comments {
             let opts = options.clone();
+            let f = flow.clone();
             document_handlers.push(doc_comments!(move |c| {
-                if !opts.keeps_comment(&c.text()) {
+                // A newline right after `<pre>` is dropped by the parser: a comment there keeps
+                // the text after it from being first.
+                let mut flow = f.borrow_mut();
+                // In a table outside its cells, text before and after a comment is fostered
+                // apart or kept in the table; without the comment the two would join.
+                let in_table = flow.stack.iter().rev().map(|o| o.name.as_str()).find(|n| matches!(*n, "table" | "tbody" | "thead" | "tfoot" | "tr" | "td" | "th" | "caption")).is_some_and(|n| !matches!(n, "td" | "th" | "caption"));
+                if !flow.pre_start && !in_table && !opts.keeps_comment(&c.text()) {
                     c.remove();
+                } else {
+                    flow.tag_seen(); // a node of its own between texts
                 }
                 Ok(())
             }));
         }
-        let out = sink.clone();
-        let write: BoxedSink = Box::new(move |bytes: &[u8]| (out.borrow_mut())(bytes));
+        // Every byte goes out through here, so a pending tag is written before whatever the
+        // next token turned out to be, including tokens no handler sees (stray end tags).
+        let (out, f) = (sink.clone(), flow.clone());
+        let write: BoxedSink = Box::new(move |bytes: &[u8]| {
+            if bytes.is_empty() {
+                return;
+            }
+            let pending = f.try_borrow_mut().ok().and_then(|mut flow| flow.pending.take());
+            let mut out = out.borrow_mut();
+            if let Some(p) = pending {
+                out(p.markup().as_bytes());
+            }
+            out(bytes);
+        });
         let mut settings = Settings::new().with_memory_settings(
             MemorySettings::new().with_max_allowed_memory_usage(options.max_memory).with_graceful_bail_out_on_memory_limit_exceeded(true),
         );
@@ -323,35 +651,82 @@ impl Minifier {
         for h in document_handlers {
             settings = settings.append_document_content_handler(h);
         }
-        Self { rewriter: Some(HtmlRewriter::new(settings, write)), sink, passthrough: false }
+        Self { rewriter: Some(HtmlRewriter::new(settings, write)), sink, flow, passthrough: false }
     }
 
     /// Pushes a chunk. After a bail-out (memory limit) input passes through unmodified, so the
     /// page is never truncated.
     pub fn write(&mut self, chunk: &[u8]) {
         if self.passthrough {
+            self.flush_held();
             (self.sink.borrow_mut())(chunk);
             return;
         }
         if let Some(r) = self.rewriter.as_mut() {
             if r.write(chunk).is_err() {
-                // Graceful bail-out flushed every byte received so far, unmodified.
+                // Graceful bail-out flushed every byte received so far, unmodified (after any
+                // pending tag, through the same sink).
                 self.rewriter = None;
                 self.passthrough = true;
+                self.flush_held();
             }
         }
     }
 
-    /// Finishes the document, flushing what lol_html still holds.
+    /// Finishes the document, flushing what lol_html still holds. A pending end tag the end of
+    /// the document implies is dropped.
     pub fn end(mut self) {
         if let Some(r) = self.rewriter.take() {
             let _ = r.end();
+        }
+        let left = {
+            let mut flow = self.flow.borrow_mut();
+            flow.held_ws.clear(); // blank text where it is never rendered, up to the end
+            flow.pending.take()
+        };
+        if let Some(p) = left.filter(|p| !matches!(p, Pending::End(name) if tags::end_implied_at_eof(name))) {
+            (self.sink.borrow_mut())(p.markup().as_bytes());
+        }
+        self.flush_held();
+    }
+
+    /// Writes text held back (an unfinished reference) and a pending tag: after a bail-out
+    /// nothing decides them any more.
+    fn flush_held(&mut self) {
+        let mut flow = self.flow.borrow_mut();
+        let held = [flow.pending.take().map(|p| p.markup()).unwrap_or_default(), std::mem::take(&mut flow.held_ws), std::mem::take(&mut flow.carry)].concat();
+        drop(flow);
+        if !held.is_empty() {
+            (self.sink.borrow_mut())(held.as_bytes());
         }
     }
 
     /// Whether the minifier gave up and is passing input through.
     pub fn bailed_out(&self) -> bool {
         self.passthrough
+    }
+}
+
+/// Rewrites one start tag in the short form: default attributes dropped (when asked), the
+/// nonce set (when given), values unquoted and references shortened per `style`. Leaves the
+/// tag as it is when the result would not be shorter.
+fn write_tag(el: &mut lol_html::html_content::Element<'_, '_>, name: &str, foreign: bool, opts: &MinifyOptions, style: tags::StartTagStyle, nonce: Option<&str>) {
+    let rel = (name == "link").then(|| el.get_attribute("rel")).flatten();
+    let mut attributes: Vec<(String, String)> = el
+        .attributes()
+        .iter()
+        .filter(|a| !(opts.remove_default_attributes && tags::is_default_attribute(name, &a.name(), &a.value(), rel.as_deref())))
+        .filter(|a| nonce.is_none() || a.name() != "nonce")
+        .map(|a| (a.name_preserve_case(), a.value()))
+        .collect();
+    if let Some(n) = nonce {
+        attributes.push(("nonce".to_owned(), n.to_owned()));
+    }
+    let self_closing = foreign && el.is_self_closing();
+    let tag = tags::write_start_tag(&el.start_tag().name_preserve_case(), &attributes, self_closing, style);
+    let before = el.start_tag().source_location().bytes().len();
+    if nonce.is_some() || tag.len() < before {
+        el.start_tag().replace(&tag, ContentType::Html);
     }
 }
 
@@ -375,17 +750,17 @@ mod tests {
 
     #[test]
     fn collapses_text_whitespace_but_not_preserved_content() {
-        assert_eq!(m("<p>a   b\n\n  c</p>"), "<p>a b\nc</p>");
-        assert_eq!(m("<pre>a   b\n\n c</pre><p>x  y</p>"), "<pre>a   b\n\n c</pre><p>x y</p>");
+        assert_eq!(m("<p>a   b\n\n  c</p>"), "<p>a b\nc", "the end tag is implied by the end of the document");
+        assert_eq!(m("<pre>a   b\n\n c</pre><p>x  y</p><b>"), "<pre>a   b\n\n c</pre><p>x y</p><b>");
         assert_eq!(m("<textarea>  x   y </textarea>"), "<textarea>  x   y </textarea>");
         assert_eq!(m("<code>a   b</code> c   d"), "<code>a   b</code> c d");
-        assert_eq!(m("<div style='white-space: pre'>a   b</div>"), "<div style='white-space: pre'>a   b</div>");
-        assert_eq!(m("<svg xml:space='preserve'><text>a   b</text></svg>"), "<svg xml:space='preserve'><text>a   b</text></svg>");
+        assert_eq!(m("<div style='white-space: pre'>a   b</div>"), "<div style='white-space: pre'>a   b</div>", "left as it is when not shorter");
+        assert_eq!(m("<svg xml:space='preserve'><text>a   b</text></svg>"), "<svg xml:space=preserve><text>a   b</text></svg>");
         assert_eq!(m("<script>var  a =  1;\n\n</script>"), "<script>var  a =  1;\n\n</script>");
         assert_eq!(m("<style>a  {  }</style>"), "<style>a  {  }</style>");
         assert_eq!(m("<title>a   b</title>"), "<title>a   b</title>");
-        assert_eq!(m("<p>a&nbsp;&nbsp; b</p>"), "<p>a&nbsp;&nbsp; b</p>", "nbsp is not ASCII whitespace");
-        assert_eq!(m("<p>\u{a0}\u{a0}x</p>"), "<p>\u{a0}\u{a0}x</p>");
+        assert_eq!(m("<p>a&nbsp;&nbsp; b</p><b>"), "<p>a&nbsp;&nbsp; b</p><b>", "nbsp is not ASCII whitespace (and not UTF-8 here)");
+        assert_eq!(m("<p>\u{a0}\u{a0}x</p><b>"), "<p>\u{a0}\u{a0}x</p><b>");
         assert_eq!(m("<b>a</b>   <i>b</i>"), "<b>a</b> <i>b</i>", "inline spaces stay (collapsed)");
     }
 
@@ -394,16 +769,80 @@ mod tests {
         assert_eq!(m("<script type=\"text/javascript\">a()</script>"), "<script>a()</script>");
         assert_eq!(m("<script type=' Text/JavaScript '>a()</script>"), "<script>a()</script>");
         assert_eq!(m("<script type=module>a()</script>"), "<script type=module>a()</script>");
-        assert_eq!(m("<script type=\"application/javascript\">a()</script>"), "<script type=\"application/javascript\">a()</script>", "equivalent, but not the default's text");
+        assert_eq!(m("<script type=\"application/javascript\">a()</script>"), "<script type=application/javascript>a()</script>", "equivalent, but not the default's text");
         assert_eq!(m("<style type=text/css>a{}</style>"), "<style>a{}</style>");
         assert_eq!(m("<link rel=stylesheet type=\"text/css\" href=a.css>"), "<link rel=stylesheet href=a.css>");
         assert_eq!(m("<link rel=\"alternate stylesheet\" type=\"text/css\" href=a.css>"), "<link rel=\"alternate stylesheet\" href=a.css>");
-        assert_eq!(m("<link rel=preload type=\"text/css\" href=a.css>"), "<link rel=preload type=\"text/css\" href=a.css>", "only stylesheets");
+        assert_eq!(m("<link rel=preload type=\"text/css\" href=a.css>"), "<link rel=preload type=text/css href=a.css>", "only stylesheets");
         assert_eq!(m("<form method=GET action=/s><form method=post>"), "<form action=/s><form method=post>");
         let off = String::from_utf8(minify(b"<form method=get>", MinifyOptions::new().with_remove_default_attributes(false))).unwrap();
         assert_eq!(off, "<form method=get>");
         let nonce = String::from_utf8(minify(b"<script type=text/javascript>x</script>", MinifyOptions::nonce_only("n".into()))).unwrap();
-        assert_eq!(nonce, "<script type=text/javascript nonce=\"n\">x</script>", "the per-response pass only adds the nonce");
+        assert_eq!(nonce, "<script type=text/javascript nonce=n>x</script>", "the per-response pass only adds the nonce");
+    }
+
+    #[test]
+    fn optional_end_tags_go_where_the_next_token_implies_them() {
+        assert_eq!(m("<ul><li>a</li><li>b</li></ul><b>"), "<ul><li>a<li>b</ul><b>");
+        assert_eq!(m("<table><tr><td>1</td><td>2</td></tr></table><b>"), "<table><tr><td>1<td>2</table><b>");
+        assert_eq!(m("<table>\n <tr>\n  <td>1</td>\n  <th>2</th>\n </tr>\n</table><b>"), "<table><tr><td>1<th>2</table><b>", "blank text between table parts goes");
+        assert_eq!(m("<ul>\n<li>a</li>\n<li>b</li>\n</ul><b>"), "<ul>\n<li>a</li>\n<li>b</li>\n</ul><b>", "a list's whitespace may render (inline items)");
+        assert_eq!(m("<dl><dt>a</dt><dd>b</dd><dt>c</dt></dl><b>"), "<dl><dt>a<dd>b<dt>c</dl><b>");
+        assert_eq!(m("<select><option value=1>a</option><option>b</option></select><b>"), "<select><option value=1>a<option>b</select><b>");
+        assert_eq!(m("<select>\n<option>a</option>\n</select><b>"), "<select>\n<option>a</option>\n</select><b>", "a customizable select renders its whitespace");
+        assert_eq!(m("<div><p>a</p></div><p>b</p><div>c</div><b>"), "<div><p>a</div><p>b<div>c</div><b>");
+        assert_eq!(m("<p>a</p><span>b</span>"), "<p>a</p><span>b</span>", "a span does not close a p");
+        assert_eq!(m("<a href=x><p>a</p></a><b>"), "<a href=x><p>a</p></a><b>", "an a's end tag does not close a p");
+        assert_eq!(m("<p>a<div>b</div></p><b>"), "<p>a<div>b</div></p><b>", "the div closed the p early: that </p> makes a new p");
+        assert_eq!(m("<p>a</p><table><tr><td>x</td></tr></table><b>"), "<p>a</p><table><tr><td>x</table><b>", "a table nests in a p in quirks mode");
+        assert_eq!(m("<ul><li>a<b>c</li></ul><b>"), "<ul><li>a<b>c</li></ul><b>", "an element closed without its end tag: kept");
+        assert_eq!(m("<ul><li>a</li><!-- x --><li>b</li></ul><b>"), "<ul><li>a<li>b</ul><b>", "a removed comment is not in the way");
+        assert_eq!(m("<ul><li>a</li><!--$--><li>b</li></ul><b>"), "<ul><li>a</li><!--$--><li>b</ul><b>", "a kept comment is");
+        assert_eq!(m("<ul><li>a</li></span><li>b</li></ul><b>"), "<ul><li>a</li></span><li>b</ul><b>", "a stray end tag is written after the pending one");
+        let page = "<!doctype html>\n<html lang=en>\n<head>\n<title>x</title>\n</head>\n<body>\n<p>x</p>\n</body>\n</html>\n";
+        assert_eq!(m(page), "<!doctype html><html lang=en><title>x</title><body>\n<p>x</p>\n\n\n", "text after the body goes into it: kept");
+        assert_eq!(m("<b>a</b>   <i>b</i>"), "<b>a</b> <i>b</i>", "text with no element around it is in the body");
+        assert_eq!(m("<meta charset=utf-8>\n<title>t</title>\n<p>x</p> <b>y</b>"), "<meta charset=utf-8><title>t</title><p>x</p> <b>y</b>", "the head and body the parser adds");
+        let off = String::from_utf8(minify(b"<ul><li>a</li></ul>", MinifyOptions::new().with_omit_optional_tags(false))).unwrap();
+        assert_eq!(off, "<ul><li>a</li></ul>");
+    }
+
+    #[test]
+    fn optional_tags_and_blank_text_keep_the_tree() {
+        let pages = [
+            "<!doctype html><html><head>\n<meta charset=utf-8>\n<title>t</title>\n</head>\n<body class=x>\n<ul>\n<li>a</li>\n<li>b<ul><li>c</li></ul></li>\n</ul>\n<p>x</p>\n<div><p>y</p></div>\n</body>\n</html>",
+            "<!doctype html><table>\n<thead><tr><th>h</th></tr></thead>\n<tbody>\n<tr><td>1</td><td>2</td></tr>\n<tr><td>3</td></tr>\n</tbody>\n<tfoot><tr><td>f</td></tr></tfoot>\n</table>",
+            "<p>quirks</p><table><tr><td>a</td></tr></table><p>b</p><form><p>c</p></form>",
+            "<!doctype html><select><optgroup label=g><option>a</option><option>b</option></optgroup><optgroup label=h><option>c</option></optgroup></select>",
+            "<!doctype html><p>a<svg><path d='M0 0'/><circle r=\"1\" /></svg>b</p><br/><img src=\"a.png\" alt=\"\"/>",
+            "<!doctype html><dl><div><dt>a</dt><dd>b</dd></div></dl><ul><li>x</li></ul></span><p>y</p></b>",
+        ];
+        for page in pages {
+            let out = m(page);
+            assert_eq!(crate::test_support::html_tree_without_blank_text(&out), crate::test_support::html_tree_without_blank_text(page), "{page}\n→ {out}");
+        }
+    }
+
+    #[test]
+    fn attributes_and_references_written_short() {
+        assert_eq!(m("<a href=\"/x\" class=\"a b\" data-x=\"\">&quot;it&#8217;s&quot; &amp; more</a>"), "<a href=/x class=\"a b\" data-x>\"it&#8217;s\" & more</a>");
+        let utf8 = String::from_utf8(minify("<p title=\"caf&eacute;\">it&#8217;s&nbsp;x</p><b>".as_bytes(), MinifyOptions::new().with_utf8(true))).unwrap();
+        assert_eq!(utf8, "<p title=café>it’s\u{a0}x</p><b>");
+        assert_eq!(m("<br/><img src=a.png />"), "<br><img src=a.png>", "the slash means nothing on HTML elements");
+        assert_eq!(m("<svg><path d=M0 /><g/></svg>"), "<svg><path d=M0 /><g/></svg>", "and closes foreign ones");
+        let quoted = String::from_utf8(minify(b"<a href=\"/x\">&quot;</a>", MinifyOptions::new().with_unquote_attributes(false).with_shorten_char_refs(false))).unwrap();
+        assert_eq!(quoted, "<a href=\"/x\">&quot;</a>");
+        let refs_across_chunks = {
+            let out = Rc::new(RefCell::new(Vec::new()));
+            let o = out.clone();
+            let mut mf = Minifier::new(MinifyOptions::new(), move |b: &[u8]| o.borrow_mut().extend_from_slice(b));
+            for piece in ["<p>a &am", "p; b &q", "uot;</p><b>"] {
+                mf.write(piece.as_bytes());
+            }
+            mf.end();
+            String::from_utf8(out.take()).unwrap()
+        };
+        assert_eq!(refs_across_chunks, "<p>a & b \"</p><b>");
     }
 
     #[test]
@@ -418,18 +857,18 @@ mod tests {
 
     #[test]
     fn json_scripts_reserialised_safely() {
-        assert_eq!(m("<script type=\"application/ld+json\">\n { \"a\" : [1, 2] }\n</script>"), "<script type=\"application/ld+json\">{\"a\":[1,2]}</script>");
-        let bad = "<script type=\"application/json\">{ not json }</script>";
+        assert_eq!(m("<script type=\"application/ld+json\">\n { \"a\" : [1, 2] }\n</script>"), "<script type=application/ld+json>{\"a\":[1,2]}</script>");
+        let bad = "<script type=application/json>{ not json }</script>";
         assert_eq!(m(bad), bad);
         let tricky = "<script type=\"application/json\">{ \"x\": \"<\\/script><!--\" }</script>";
-        assert_eq!(m(tricky), "<script type=\"application/json\">{\"x\":\"\\u003c/script>\\u003c!--\"}</script>");
+        assert_eq!(m(tricky), "<script type=application/json>{\"x\":\"\\u003c/script>\\u003c!--\"}</script>");
         assert_eq!(minify_json_script("{\"x\":\"<\\/p>\"}").unwrap(), "{\"x\":\"\\u003c/p>\"}");
     }
 
     #[test]
     fn nonce_on_every_script_and_style() {
         let out = String::from_utf8(minify(b"<style>a{}</style><script>x()</script><script src=/a.js></script><p>  t  </p>", MinifyOptions::nonce_only("n0".into()))).unwrap();
-        assert_eq!(out, "<style nonce=\"n0\">a{}</style><script nonce=\"n0\">x()</script><script src=/a.js nonce=\"n0\"></script><p>  t  </p>");
+        assert_eq!(out, "<style nonce=n0>a{}</style><script nonce=n0>x()</script><script src=/a.js nonce=n0></script><p>  t  </p>");
     }
 
     #[test]

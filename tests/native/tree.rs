@@ -1,9 +1,10 @@
 //! Tree comparison for minified HTML, shared by the tests and the minify benchmark: parse with
 //! html5ever and normalise by the minifier's rules (ASCII whitespace runs in ordinary text are
 //! one space; removed comments vanish and their neighbouring texts merge; JSON scripts compare
-//! as JSON values).
+//! as JSON values; whitespace-only text is absent where it is never rendered: directly in the
+//! document, `<html>`, `<head>`, table parts and select lists).
 
-use edgelayer::html::MinifyOptions;
+use edgelayer::html::{tags, MinifyOptions};
 use html5ever::tendril::TendrilSink;
 use markup5ever_rcdom::{Handle, NodeData, RcDom};
 
@@ -35,7 +36,7 @@ fn collapse(s: &str) -> String {
     out
 }
 
-fn normalize(h: &Handle, preserve: bool, json: bool, opts: &MinifyOptions) -> Vec<N> {
+fn normalize(h: &Handle, preserve: bool, json: bool, opts: &MinifyOptions, path: &mut Vec<String>) -> Vec<N> {
     let mut out: Vec<N> = Vec::new();
     for child in h.children.borrow().iter() {
         match &child.data {
@@ -53,7 +54,10 @@ fn normalize(h: &Handle, preserve: bool, json: bool, opts: &MinifyOptions) -> Ve
                     matches!((tag.as_str(), k, v.as_str()), ("script", "type", "text/javascript") | ("style", "type", "text/css") | ("form", "method", "get")) || (tag == "link" && stylesheet && k == "type" && v == "text/css")
                 };
                 let attrs = attrs.into_iter().filter(|(k, v)| !default(k, v)).collect();
-                out.push(N::El(tag, attrs, normalize(child, keeps, is_json, opts)));
+                path.push(tag.clone());
+                let kids = normalize(child, keeps, is_json, opts, path);
+                path.pop();
+                out.push(N::El(tag, attrs, kids));
             }
             NodeData::Text { contents } => {
                 let t = contents.borrow().to_string();
@@ -66,6 +70,11 @@ fn normalize(h: &Handle, preserve: bool, json: bool, opts: &MinifyOptions) -> Ve
             NodeData::Comment { contents } if opts.keeps_comment(contents) => out.push(N::Comment(contents.to_string())),
             _ => {}
         }
+    }
+    let blank = |n: &N| matches!(n, N::Text(t) if t.bytes().all(|b| b.is_ascii_whitespace()));
+    let names: Vec<&str> = path.iter().map(String::as_str).collect();
+    if !preserve && tags::whitespace_ignorable_in(&names, false) {
+        out.retain(|n| !blank(n));
     }
     for n in &mut out {
         if let N::Text(t) = n {
@@ -86,6 +95,6 @@ fn normalize(h: &Handle, preserve: bool, json: bool, opts: &MinifyOptions) -> Ve
 /// The normalised tree of a document.
 pub fn tree(html: &[u8]) -> Vec<N> {
     let dom = html5ever::parse_document(RcDom::default(), Default::default()).from_utf8().read_from(&mut &html[..]).expect("parse");
-    normalize(&dom.document, false, false, &MinifyOptions::new())
+    normalize(&dom.document, false, false, &MinifyOptions::new(), &mut Vec::new())
 }
 
