@@ -1,5 +1,5 @@
 //! Tag-level rules of the minifier, as pure functions: how short a start tag can be written
-//! (unquoted attribute values, no `/` on HTML elements), which end tags the HTML parser implies
+//! (bare empty attributes, no `/` on HTML elements, unquoted values), which end tags the HTML parser implies
 //! (WHATWG HTML §13.1.2.4 "Optional tags", checked against the tree construction rules of
 //! §13.2.6), and where whitespace-only text is never rendered.
 //!
@@ -45,20 +45,21 @@ pub fn closes_container(container: &str, top: &str, next: &str) -> bool {
 /// `<form>` inside a form, table parts outside a table, or `<html>`, `<head>` and `<body>`
 /// anywhere but their own place or once the body began (`seen_element`: an element was
 /// opened before; `body_seen`: a body); such an element's end tag implies nothing.
-pub fn opened_by_parser(name: &str, below: &[&str], seen_element: bool, body_seen: bool) -> bool {
+pub fn opened_by_parser<S: AsRef<str>>(name: &str, below: &[S], seen_element: bool, body_seen: bool) -> bool {
+    let inside = |n: &str| below.iter().any(|e| e.as_ref() == n);
     match name {
         "html" => below.is_empty() && !seen_element,
         "head" | "body" => in_structural_place(name, below) && !body_seen,
-        "select" => !below.contains(&"select"),
-        "form" => !below.contains(&"form"),
-        "tbody" | "thead" | "tfoot" | "tr" | "td" | "th" | "caption" | "colgroup" | "col" => below.contains(&"table"),
+        "select" => !inside("select"),
+        "form" => !inside("form"),
+        "tbody" | "thead" | "tfoot" | "tr" | "td" | "th" | "caption" | "colgroup" | "col" => inside("table"),
         _ => true,
     }
 }
 
-/// Whether a start tag named `next` directly inside the table part `top` is fostered out of
-/// the table: the parser then inserts it before the table, and may reopen formatting elements
-/// around it, so blank text after it may land outside the table.
+/// Whether a start tag named `next` (or text: `#text`) directly inside the table part `top` is
+/// fostered out of the table: the parser then inserts it before the table, and may reopen
+/// formatting elements around it, so blank text after it may land outside the table.
 pub fn fostered(top: &str, next: &str) -> bool {
     matches!(top, "table" | "tbody" | "thead" | "tfoot" | "tr") && !matches!(next, "caption" | "colgroup" | "col" | "tbody" | "thead" | "tfoot" | "tr" | "td" | "th" | "script" | "style" | "template" | "table")
 }
@@ -125,10 +126,14 @@ pub fn end_implied_by_end(open: &str, parent: &str) -> bool {
 /// Whether an element named `name` inside the open elements `below` (outermost first) is the
 /// document's own `<html>`, `<head>` or `<body>` (anywhere else the parser ignores the tag);
 /// other elements always are what they say.
-pub fn in_structural_place(name: &str, below: &[&str]) -> bool {
+pub fn in_structural_place<S: AsRef<str>>(name: &str, below: &[S]) -> bool {
     match name {
         "html" => below.is_empty(),
-        "head" | "body" => below.is_empty() || below == ["html"],
+        "head" | "body" => match below {
+            [] => true,
+            [only] => only.as_ref() == "html",
+            _ => false,
+        },
         _ => true,
     }
 }
@@ -187,15 +192,18 @@ pub fn implied_by_text(parent: Option<&str>) -> Implied {
 /// checked: a `<tr>` outside a table or a `<head>` inside the body is ignored by the parser,
 /// and its text belongs to the element around it. Once a body was opened (`body_seen`), text
 /// outside it goes into it, so it is kept.
-pub fn whitespace_ignorable_in(stack: &[&str], body_seen: bool) -> bool {
+pub fn whitespace_ignorable_in<S: AsRef<str>>(stack: &[S], body_seen: bool) -> bool {
     let Some((top, below)) = stack.split_last() else {
         return !body_seen;
     };
-    let parent = below.last().copied();
-    let table_ok = |at: usize| stack.get(at) == Some(&"table") && !stack[..at].iter().any(|e| matches!(*e, "svg" | "math" | "select" | "option" | "optgroup" | "template" | "table" | "tbody" | "thead" | "tfoot" | "tr" | "colgroup"));
-    match *top {
+    let parent = below.last().map(AsRef::as_ref);
+    let table_ok = |at: usize| {
+        stack.get(at).is_some_and(|t| t.as_ref() == "table")
+            && !stack[..at].iter().any(|e| matches!(e.as_ref(), "svg" | "math" | "select" | "option" | "optgroup" | "template" | "table" | "tbody" | "thead" | "tfoot" | "tr" | "colgroup"))
+    };
+    match top.as_ref() {
         "html" => below.is_empty() && !body_seen,
-        "head" => below.is_empty() || below == ["html"],
+        "head" => in_structural_place("head", below),
         "table" => table_ok(below.len()),
         "tbody" | "thead" | "tfoot" | "colgroup" => parent == Some("table") && table_ok(below.len() - 1),
         "tr" => match parent {
@@ -233,33 +241,39 @@ pub fn unquotable(value: &str) -> bool {
 /// How [`write_start_tag`] writes a tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StartTagStyle {
-    /// Values without quotes where the syntax allows, and `name` for `name=""`.
+    /// Values without quotes where the syntax allows.
     pub unquote: bool,
+    /// `name` for `name=""`.
+    pub bare_empty: bool,
     /// Shorten character references in values ([`refs::shorten_in_attribute`]).
     pub shorten_refs: bool,
     /// Non-ASCII characters may be written as themselves.
     pub utf8: bool,
 }
 
-/// Writes a start tag from its raw parts (attribute values as in the source, references
-/// undecoded). `self_closing` keeps `/>`: pass it only for foreign (SVG, MathML) elements,
-/// where it closes the element; on HTML elements the parser ignores it.
-pub fn write_start_tag(name: &str, attributes: &[(String, String)], self_closing: bool, style: StartTagStyle) -> String {
-    let mut out = String::with_capacity(2 + name.len() + attributes.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>());
+/// One attribute as the source has it: name, raw value (references undecoded), and whether the
+/// value was in quotes.
+pub type RawAttribute = (String, String, bool);
+
+/// Writes a start tag from its raw parts. A value keeps its quotes unless `style.unquote` (or
+/// it had none and needs none). `self_closing` keeps `/>`: pass it only for foreign (SVG,
+/// MathML) elements, where it closes the element; on HTML elements the parser ignores it.
+pub fn write_start_tag(name: &str, attributes: &[RawAttribute], self_closing: bool, style: StartTagStyle) -> String {
+    let mut out = String::with_capacity(2 + name.len() + attributes.iter().map(|(n, v, _)| n.len() + v.len() + 4).sum::<usize>());
     out.push('<');
     out.push_str(name);
     let mut last_unquoted = false;
-    for (attr, raw) in attributes {
+    for (attr, raw, quoted) in attributes {
         out.push(' ');
         out.push_str(attr);
         let shortened = if style.shorten_refs { refs::shorten_in_attribute(raw, style.utf8) } else { None };
         let value = shortened.as_deref().unwrap_or(raw);
         last_unquoted = false;
-        if style.unquote && value.is_empty() {
+        if style.bare_empty && value.is_empty() {
             continue;
         }
         out.push('=');
-        if style.unquote && unquotable(value) {
+        if (style.unquote || !quoted) && unquotable(value) {
             out.push_str(value);
             last_unquoted = true;
         } else if value.contains('"') {
@@ -291,10 +305,10 @@ pub fn write_start_tag(name: &str, attributes: &[(String, String)], self_closing
 mod tests {
     use super::*;
 
-    const SHORT: StartTagStyle = StartTagStyle { unquote: true, shorten_refs: true, utf8: true };
+    const SHORT: StartTagStyle = StartTagStyle { unquote: true, bare_empty: true, shorten_refs: true, utf8: true };
 
-    fn attrs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+    fn attrs(pairs: &[(&str, &str)]) -> Vec<RawAttribute> {
+        pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned(), true)).collect()
     }
 
     #[test]
@@ -306,8 +320,10 @@ mod tests {
         assert_eq!(write_start_tag("path", &attrs(&[("d", "M0")]), true, SHORT), "<path d=M0 />");
         assert_eq!(write_start_tag("path", &attrs(&[("d", "M 0")]), true, SHORT), "<path d=\"M 0\"/>");
         assert_eq!(write_start_tag("a", &attrs(&[("href", "?a=1&amp;b=2")]), false, SHORT), "<a href=\"?a=1&b=2\">", "= keeps the quotes (the syntax forbids it unquoted)");
-        let quoted = StartTagStyle { unquote: false, shorten_refs: false, utf8: false };
+        let quoted = StartTagStyle { unquote: false, bare_empty: false, shorten_refs: false, utf8: false };
         assert_eq!(write_start_tag("a", &attrs(&[("href", "x"), ("id", "")]), false, quoted), "<a href=\"x\" id=\"\">");
+        let as_written = vec![("href".to_owned(), "x".to_owned(), false), ("title".to_owned(), "y".to_owned(), true)];
+        assert_eq!(write_start_tag("a", &as_written, false, quoted), "<a href=x title=\"y\">", "quotes stay as the source had them");
     }
 
     #[test]
@@ -343,9 +359,9 @@ mod tests {
         assert_eq!(implied_by_start(Some("html"), true, "div"), Implied::Body);
         assert_eq!(implied_by_start(Some("head"), true, "div"), Implied::HeadEndAndBody);
         assert_eq!(implied_by_start(Some("head"), true, "meta"), Implied::Nothing);
-        assert!(whitespace_ignorable_in(&["html", "body", "table", "tbody", "tr"], true) && whitespace_ignorable_in(&[], false) && whitespace_ignorable_in(&["html", "head"], false));
+        assert!(whitespace_ignorable_in(&["html", "body", "table", "tbody", "tr"], true) && whitespace_ignorable_in::<&str>(&[], false) && whitespace_ignorable_in(&["html", "head"], false));
         assert!(!whitespace_ignorable_in(&["html", "body", "ul"], true) && !whitespace_ignorable_in(&["html", "body"], true));
-        assert!(!whitespace_ignorable_in(&["html"], true) && !whitespace_ignorable_in(&[], true), "after the body, text goes into it");
+        assert!(!whitespace_ignorable_in(&["html"], true) && !whitespace_ignorable_in::<&str>(&[], true), "after the body, text goes into it");
         assert!(!whitespace_ignorable_in(&["body", "thead", "head"], true), "a head in the body is ignored by the parser");
         assert!(!whitespace_ignorable_in(&["body", "div", "tr"], true) && !whitespace_ignorable_in(&["body", "svg", "table"], true), "no table there");
     }

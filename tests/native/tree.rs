@@ -36,26 +36,44 @@ fn collapse(s: &str) -> String {
     out
 }
 
-fn normalize(h: &Handle, preserve: bool, json: bool, opts: &MinifyOptions, path: &mut Vec<String>) -> Vec<N> {
+/// How strictly trees are compared.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Rules {
+    /// The minifier's own rules: blank text goes only where it is never rendered.
+    Ours,
+    /// The definition: whitespace-only runs anywhere (blank text, and the whitespace
+    /// at either end of a text), comments, and attributes whose value is the spec's default
+    /// (also `type=text` on inputs and `type=submit` on buttons), attributes in any order.
+    Loose,
+}
+
+fn normalize(h: &Handle, preserve: bool, json: bool, opts: &MinifyOptions, path: &mut Vec<String>, rules: Rules) -> Vec<N> {
     let mut out: Vec<N> = Vec::new();
     for child in h.children.borrow().iter() {
         match &child.data {
             NodeData::Element { name, attrs, .. } => {
                 let tag = name.local.to_string();
                 let attrs: Vec<(String, String)> = attrs.borrow().iter().map(|a| (a.name.local.to_string(), a.value.to_string())).collect();
+                let html_ns = name.ns == html5ever::ns!(html);
+                // `title` is raw text only in HTML; SVG's `script` and `style` hold code too.
                 let keeps = preserve
-                    || PRESERVE.contains(&tag.as_str())
+                    || (PRESERVE.contains(&tag.as_str()) && (html_ns || tag != "title"))
                     || attrs.iter().any(|(k, v)| k == "xml:space" || k == "space" || (k == "style" && v.contains("white-space")));
                 let is_json = tag == "script" && attrs.iter().any(|(k, v)| k == "type" && (v == "application/ld+json" || v == "application/json"));
                 // Attributes whose value is the spec's default mean the same as none.
                 let stylesheet = attrs.iter().any(|(k, v)| k == "rel" && v.split_ascii_whitespace().any(|t| t.eq_ignore_ascii_case("stylesheet")));
                 let default = |k: &str, v: &str| {
                     let v = v.trim().to_ascii_lowercase();
-                    matches!((tag.as_str(), k, v.as_str()), ("script", "type", "text/javascript") | ("style", "type", "text/css") | ("form", "method", "get")) || (tag == "link" && stylesheet && k == "type" && v == "text/css")
+                    matches!((tag.as_str(), k, v.as_str()), ("script", "type", "text/javascript") | ("style", "type", "text/css") | ("form", "method", "get"))
+                        || (tag == "link" && stylesheet && k == "type" && v == "text/css")
+                        || (rules == Rules::Loose && matches!((tag.as_str(), k, v.as_str()), ("input", "type", "text") | ("button", "type", "submit")))
                 };
-                let attrs = attrs.into_iter().filter(|(k, v)| !default(k, v)).collect();
+                let mut attrs: Vec<(String, String)> = attrs.into_iter().filter(|(k, v)| !default(k, v)).collect();
+                if rules == Rules::Loose {
+                    attrs.sort(); // the order of attributes means nothing to a page
+                }
                 path.push(tag.clone());
-                let kids = normalize(child, keeps, is_json, opts, path);
+                let kids = normalize(child, keeps, is_json, opts, path, rules);
                 path.pop();
                 out.push(N::El(tag, attrs, kids));
             }
@@ -73,7 +91,7 @@ fn normalize(h: &Handle, preserve: bool, json: bool, opts: &MinifyOptions, path:
     }
     let blank = |n: &N| matches!(n, N::Text(t) if t.bytes().all(|b| b.is_ascii_whitespace()));
     let names: Vec<&str> = path.iter().map(String::as_str).collect();
-    if !preserve && tags::whitespace_ignorable_in(&names, false) {
+    if !preserve && (rules == Rules::Loose || tags::whitespace_ignorable_in(&names, false)) {
         out.retain(|n| !blank(n));
     }
     for n in &mut out {
@@ -86,15 +104,23 @@ fn normalize(h: &Handle, preserve: bool, json: bool, opts: &MinifyOptions, path:
             }
             if !preserve {
                 *t = collapse(t);
+                if rules == Rules::Loose {
+                    *t = t.trim_matches(' ').to_owned();
+                }
             }
         }
     }
     out
 }
 
-/// The normalised tree of a document.
+/// The normalised tree of a document, by the minifier's rules.
 pub fn tree(html: &[u8]) -> Vec<N> {
+    tree_by(html, Rules::Ours)
+}
+
+/// The normalised tree of a document, by the given rules.
+pub fn tree_by(html: &[u8], rules: Rules) -> Vec<N> {
     let dom = html5ever::parse_document(RcDom::default(), Default::default()).from_utf8().read_from(&mut &html[..]).expect("parse");
-    normalize(&dom.document, false, false, &MinifyOptions::new(), &mut Vec::new())
+    normalize(&dom.document, false, false, &MinifyOptions::new(), &mut Vec::new(), rules)
 }
 
