@@ -32,6 +32,7 @@ pub mod tags;
 use lol_html::html_content::TextType;
 use lol_html::html_content::ContentType;
 use lol_html::{doc_comments, doc_text, element, end_tag, text, HtmlRewriter, MemorySettings, Settings};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -309,7 +310,7 @@ impl Pending {
 
 /// An element the minifier saw open and has not seen close.
 struct Open {
-    name: String,
+    name: Rc<str>,
     id: u64,
     /// Everything opened inside it was closed by its own end tag, and (for `p`) nothing inside
     /// it closed it early: its end tag may be implied.
@@ -354,7 +355,7 @@ struct Flow {
 impl Flow {
     /// The element whose content the next token is, as far as the minifier knows.
     fn parent(&self) -> Option<&str> {
-        self.stack.last().map(|o| o.name.as_str())
+        self.stack.last().map(|o| &*o.name)
     }
 
     /// A tag was handled: held blank text before it is dropped for good.
@@ -442,11 +443,11 @@ impl Minifier {
                 }
                 // An element still open here that this start tag closes (`<li>` an open li),
                 // and everything inside it: their own end tags, if they come, imply nothing.
-                let closed = (0..flow.stack.len()).find(|&i| {
-                    let (o, parent) = (&flow.stack[i], i.checked_sub(1).map(|p| flow.stack[p].name.as_str()));
-                    let sibling_closes = !matches!(o.name.as_str(), "head" | "body" | "html") && tags::end_implied_by_start(&o.name, &name, parent);
-                    (closes_p && o.name == "p") || sibling_closes || tags::closes_container(&o.name, &top, &name)
-                });
+                let closed = tags::may_close_open_elements(&name).then(|| (0..flow.stack.len()).find(|&i| {
+                    let (o, parent) = (&flow.stack[i], i.checked_sub(1).map(|p| &*flow.stack[p].name));
+                    let sibling_closes = !matches!(&*o.name, "head" | "body" | "html") && tags::end_implied_by_start(&o.name, &name, parent);
+                    (closes_p && &*o.name == "p") || sibling_closes || tags::closes_container(&o.name, &top, &name)
+                })).flatten();
                 if let Some(from) = closed {
                     flow.stack[from..].iter_mut().for_each(|o| o.clean = false);
                 }
@@ -459,12 +460,13 @@ impl Minifier {
                 if let Some(handlers) = el.end_tag_handlers() {
                     let id = flow.next_id;
                     flow.next_id += 1;
-                    flow.stack.push(Open { name: name.clone(), id, clean: opened, opened });
+                    let shared: Rc<str> = Rc::from(name.as_str());
+                    flow.stack.push(Open { name: shared.clone(), id, clean: opened, opened });
                     flow.preserve_depth += u32::from(preserves);
                     flow.foreign_depth += u32::from(enters_foreign);
                     // Foreign elements have no implied end tags.
                     let optional = opts.omit_optional_tags && !foreign && tags::OPTIONAL_END.contains(&name.as_str());
-                    let (f, name) = (f.clone(), name.clone());
+                    let (f, name) = (f.clone(), shared);
                     handlers.push(end_tag!(move |end| {
                         let mut flow = f.borrow_mut();
                         flow.pre_start = false;
@@ -476,7 +478,7 @@ impl Minifier {
                             // closed early): the text stays untouched for the rest of the
                             // page, the safe side.
                             let owner = end.name();
-                            let doubtful = owner != name && !(tags::end_closes_everything_inside(&owner) && flow.stack[..at].iter().rev().find(|o| o.name == owner).is_some_and(|o| o.clean));
+                            let doubtful = *owner != *name && !(tags::end_closes_everything_inside(&owner) && flow.stack[..at].iter().rev().find(|o| *o.name == *owner).is_some_and(|o| o.clean));
                             if !doubtful {
                                 flow.preserve_depth -= u32::from(preserves && flow.preserve_depth > 0);
                                 flow.foreign_depth -= u32::from(enters_foreign && flow.foreign_depth > 0);
@@ -485,7 +487,7 @@ impl Minifier {
                         if flow.stack[at].opened {
                             flow.tag_seen();
                         }
-                        if end.name() != name {
+                        if *end.name() != *name {
                             // lol_html runs the handlers of every element an end tag closes:
                             // this one was open without its own end tag, so its parent's end
                             // tag is not implied by anything.
@@ -515,7 +517,7 @@ impl Minifier {
                         }
                         if optional && clean && flow.pending.is_none() {
                             end.remove();
-                            flow.pending = Some(Pending::End(name.clone()));
+                            flow.pending = Some(Pending::End(name.to_string()));
                         }
                         Ok(())
                     }));
@@ -587,30 +589,38 @@ impl Minifier {
                 }
                 let last = chunk.last_in_text_node();
                 flow.pre_start &= chunk.as_str().is_empty();
-                let mut text = std::mem::take(&mut flow.carry);
-                text.push_str(chunk.as_str());
+                // Borrowed until something changes: most chunks pass as they are.
+                let mut text: Cow<'_, str> = if flow.carry.is_empty() { Cow::Borrowed(chunk.as_str()) } else { Cow::Owned(std::mem::take(&mut flow.carry) + chunk.as_str()) };
+                let mut changed = matches!(text, Cow::Owned(_));
                 if opts.shorten_char_refs && !last {
                     if let Some(at) = refs::incomplete_tail(&text) {
-                        flow.carry = text.split_off(at);
+                        flow.carry = text[at..].to_owned();
+                        text = Cow::Owned(text[..at].to_owned());
+                        changed = true;
                     }
                 }
                 let plain = flow.preserve_depth == 0 && flow.foreign_depth == 0;
                 if opts.collapse_whitespace && plain {
                     let was_ws = flow.prev_ws;
                     if let Some(out) = collapse_whitespace(&text, was_ws) {
-                        text = out;
+                        text = Cow::Owned(out);
+                        changed = true;
                     }
                     flow.prev_ws = text.as_bytes().last().copied().map_or(was_ws, is_ascii_ws);
                 }
-                if opts.drop_ignorable_whitespace && plain && !flow.node_has_text && flow.blank_text_ignorable() && text.bytes().all(is_ascii_ws) && flow.carry.is_empty() {
+                let blank = text.bytes().all(is_ascii_ws);
+                if opts.drop_ignorable_whitespace && plain && blank && !flow.node_has_text && flow.carry.is_empty() && flow.blank_text_ignorable() {
                     flow.held_ws.push_str(&text);
-                    text.clear();
+                    text = Cow::Borrowed("");
+                    changed = true;
                 } else if !flow.held_ws.is_empty() {
-                    text.insert_str(0, &std::mem::take(&mut flow.held_ws));
+                    text = Cow::Owned(std::mem::take(&mut flow.held_ws) + &text);
+                    changed = true;
                 }
                 if opts.shorten_char_refs && flow.foreign_depth == 0 {
                     if let Some(out) = refs::shorten_in_text(&text, last.then_some(b'<'), opts.utf8) {
-                        text = out;
+                        text = Cow::Owned(out);
+                        changed = true;
                     }
                 }
                 let blank = text.bytes().all(is_ascii_ws);
@@ -632,7 +642,10 @@ impl Minifier {
                     flow.held_ws.clear(); // a blank text node of its own: dropped
                     flow.node_has_text = false;
                 }
-                chunk.set_str(text);
+                if changed {
+                    let text = text.into_owned();
+                    chunk.set_str(text);
+                }
                 Ok(())
             }));
         }
@@ -645,7 +658,7 @@ impl Minifier {
                 let mut flow = f.borrow_mut();
                 // In a table outside its cells, text before and after a comment is fostered
                 // apart or kept in the table; without the comment the two would join.
-                let in_table = flow.stack.iter().rev().map(|o| o.name.as_str()).find(|n| matches!(*n, "table" | "tbody" | "thead" | "tfoot" | "tr" | "td" | "th" | "caption")).is_some_and(|n| !matches!(n, "td" | "th" | "caption"));
+                let in_table = flow.stack.iter().rev().map(|o| &*o.name).find(|n| matches!(*n, "table" | "tbody" | "thead" | "tfoot" | "tr" | "td" | "th" | "caption")).is_some_and(|n| !matches!(n, "td" | "th" | "caption"));
                 if !flow.pre_start && !in_table && flow.foreign_depth == 0 && !opts.keeps_comment(&c.text()) {
                     c.remove();
                 } else {

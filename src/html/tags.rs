@@ -28,6 +28,12 @@ pub fn closes_p(name: &str) -> bool {
     CLOSES_P.contains(&name)
 }
 
+/// Whether a start tag named `name` can close elements that are still open (a quick test
+/// before [`closes_p`], [`end_implied_by_start`] and [`closes_container`] look at each).
+pub fn may_close_open_elements(name: &str) -> bool {
+    closes_p(name) || matches!(name, "li" | "dt" | "dd" | "option" | "optgroup" | "td" | "th" | "tr" | "tbody" | "tfoot" | "select" | "input" | "keygen" | "textarea" | "table")
+}
+
 /// Whether a start tag named `next`, met while `top` is the innermost open element, makes
 /// the parser close an open `container` that the minifier would otherwise take for still open
 /// (so blank text later in the container is not judged by its name): a `<select>` closes on
@@ -349,6 +355,7 @@ mod tests {
         assert!(closes_container("select", "option", "input") && closes_container("table", "tr", "table") && !closes_container("table", "td", "table"));
         assert!(!opened_by_parser("select", &["body", "select"], true, true) && !opened_by_parser("tr", &["body", "div"], true, true) && opened_by_parser("tr", &["body", "table"], true, true));
         assert!(opened_by_parser("head", &["html"], true, false) && !opened_by_parser("head", &["html"], true, true), "a head after the body is ignored");
+        assert!(may_close_open_elements("li") && may_close_open_elements("div") && !may_close_open_elements("span"));
         assert!(fostered("tr", "br") && fostered("table", "div") && !fostered("tr", "td") && !fostered("td", "div"));
         assert!(end_closes_everything_inside("div") && !end_closes_everything_inside("span") && !end_closes_everything_inside("b"));
         assert!(end_implied_by_end("td", "tr") && end_implied_by_end("tr", "table") && end_implied_by_end("p", "div"));
