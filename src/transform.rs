@@ -19,6 +19,9 @@ pub struct TransformPlan {
     pub coding: Option<Coding>,
     /// The response is compressible, so it varies on `Accept-Encoding`.
     pub vary_encoding: bool,
+    /// The page says it is UTF-8 (`charset=utf-8`): the minifier may write characters for
+    /// references.
+    pub utf8: bool,
 }
 
 impl TransformPlan {
@@ -61,7 +64,12 @@ pub fn plan(rule: &Rule, request: &HeaderMap, method: &Method, status: u16, resp
     let coding = (compressible && worth && !rule.csp_nonce)
         .then(|| compress::preferred_coding(header_str(request, header::ACCEPT_ENCODING).unwrap_or("")))
         .filter(|c| *c != Coding::Identity);
-    TransformPlan { minify, coding, vary_encoding: compressible }
+    TransformPlan { minify, coding, vary_encoding: compressible, utf8: minify && declares_utf8(content_type) }
+}
+
+/// Whether a `Content-Type` names UTF-8 as the charset.
+fn declares_utf8(content_type: &str) -> bool {
+    content_type.split(';').skip(1).filter_map(|p| p.split_once('=')).any(|(k, v)| k.trim().eq_ignore_ascii_case("charset") && v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8"))
 }
 
 /// Applies a plan's header changes to the response as produced (and stored):
@@ -206,7 +214,7 @@ impl BodyTransform {
 mod tests {
     #[test]
     fn stage_names_what_rewrites_the_body() {
-        let plan = |minify, coding| TransformPlan { minify, coding, vary_encoding: true };
+        let plan = |minify, coding| TransformPlan { minify, coding, vary_encoding: true, utf8: false };
         assert_eq!(plan(true, Some(Coding::Br)).stage(), Some("minify_brotli"));
         assert_eq!(plan(true, Some(Coding::Gzip)).stage(), Some("minify"), "gzip is the platform's");
         assert_eq!(plan(false, Some(Coding::Br)).stage(), Some("brotli"));
@@ -227,7 +235,9 @@ mod tests {
         let html = h(&[("content-type", "text/html; charset=utf-8"), ("content-length", "5000")]);
         let br = h(&[("accept-encoding", "gzip, br")]);
         let p = plan(&html_rule(), &br, &Method::GET, 200, &html);
-        assert_eq!(p, TransformPlan { minify: true, coding: Some(Coding::Br), vary_encoding: true });
+        assert_eq!(p, TransformPlan { minify: true, coding: Some(Coding::Br), vary_encoding: true, utf8: true });
+        assert!(!plan(&html_rule(), &br, &Method::GET, 200, &h(&[("content-type", "text/html; charset=ISO-8859-1")])).utf8, "only a page that says UTF-8");
+        assert!(plan(&html_rule(), &br, &Method::GET, 200, &h(&[("content-type", "text/html;charset=\"UTF-8\"")])).utf8);
         assert_eq!(plan(&html_rule(), &h(&[]), &Method::GET, 200, &html).coding, None, "no Accept-Encoding: identity");
         assert_eq!(plan(&html_rule(), &h(&[("accept-encoding", "gzip")]), &Method::GET, 200, &html).coding, Some(Coding::Gzip));
         assert!(!plan(&Rule::default_rule(), &br, &Method::GET, 200, &html).minify, "minify is off unless the rule says so");
@@ -244,14 +254,14 @@ mod tests {
         let off = Rule { compress: false, ..html_rule() };
         assert_eq!(plan(&off, &br, &Method::GET, 200, &html).coding, None);
         let nonce = Rule { csp_nonce: true, ..html_rule() };
-        assert_eq!(plan(&nonce, &br, &Method::GET, 200, &html), TransformPlan { minify: true, coding: None, vary_encoding: true }, "stored identity");
+        assert_eq!(plan(&nonce, &br, &Method::GET, 200, &html), TransformPlan { minify: true, coding: None, vary_encoding: true, utf8: true }, "stored identity");
     }
 
     #[test]
     fn header_changes() {
-        let p = TransformPlan { minify: true, coding: Some(Coding::Br), vary_encoding: true };
+        let p = TransformPlan { minify: true, coding: Some(Coding::Br), vary_encoding: true, utf8: false };
         let mut gz = h(&[("content-length", "10")]);
-        apply_headers(&TransformPlan { minify: false, coding: Some(Coding::Gzip), vary_encoding: true }, &mut gz);
+        apply_headers(&TransformPlan { minify: false, coding: Some(Coding::Gzip), vary_encoding: true, utf8: false }, &mut gz);
         assert!(gz.get("content-encoding").is_none(), "gzip is the platform's, added only on the way out");
         let mut headers = h(&[("content-length", "10"), ("etag", "\"x\""), ("vary", "Accept-Language")]);
         apply_headers(&p, &mut headers);
@@ -293,7 +303,7 @@ mod tests {
     #[test]
     fn pipeline_minifies_then_compresses_in_any_chunking() {
         let page = include_bytes!("../assets/site/index.html");
-        let p = TransformPlan { minify: true, coding: Some(Coding::Br), vary_encoding: true };
+        let p = TransformPlan { minify: true, coding: Some(Coding::Br), vary_encoding: true, utf8: false };
         let mut t = BodyTransform::new(&p, MinifyOptions::new(), 5);
         let mut out = Vec::new();
         for chunk in page.chunks(37) {
@@ -304,7 +314,7 @@ mod tests {
         brotli::Decompressor::new(&out[..], 4096).read_to_end(&mut back).unwrap();
         assert_eq!(back, crate::html::minify(page, MinifyOptions::new()));
         assert!(out.len() < page.len() / 2);
-        let only_min = TransformPlan { minify: true, coding: None, vary_encoding: true };
+        let only_min = TransformPlan { minify: true, coding: None, vary_encoding: true, utf8: false };
         let mut t = BodyTransform::new(&only_min, MinifyOptions::new(), 5);
         let mut out = t.push(page);
         out.extend(t.finish());

@@ -80,6 +80,17 @@ pub struct RawConfig {
     /// The minifier drops attributes whose value is the spec's default (default true; see
     /// [`crate::html::DEFAULT_ATTRIBUTES`]).
     pub minify_default_attributes: Option<bool>,
+    /// The minifier leaves out end tags the next token implies (default true).
+    pub minify_optional_tags: Option<bool>,
+    /// The minifier writes character references in their shortest form (default true).
+    pub minify_char_refs: Option<bool>,
+    /// The minifier drops blank text where it is never rendered: head, table parts (default true).
+    pub minify_ignorable_whitespace: Option<bool>,
+    /// The minifier writes `name` for `name=""` and no `/>` on HTML elements (default true).
+    pub minify_short_start_tags: Option<bool>,
+    /// The minifier writes attribute values without quotes where it may (default false: the
+    /// page then compresses worse).
+    pub minify_unquote_attributes: Option<bool>,
     /// Image resizing settings.
     pub images: Option<RawImages>,
     /// Origin pool: breaker, timeouts, health checks and cache warming.
@@ -580,7 +591,14 @@ impl EdgeConfig {
         if let Some(bad) = raw.minify_kept_comments.iter().find(|c| c.trim().is_empty()) {
             return Err(invalid("minify_kept_comments", format!("{bad:?}: an empty prefix would keep every comment")));
         }
-        let minify = crate::html::MinifyOptions::new().with_kept_comments(raw.minify_kept_comments).with_remove_default_attributes(raw.minify_default_attributes.unwrap_or(true));
+        let minify = crate::html::MinifyOptions::new()
+            .with_kept_comments(raw.minify_kept_comments)
+            .with_remove_default_attributes(raw.minify_default_attributes.unwrap_or(true))
+            .with_omit_optional_tags(raw.minify_optional_tags.unwrap_or(true))
+            .with_shorten_char_refs(raw.minify_char_refs.unwrap_or(true))
+            .with_drop_ignorable_whitespace(raw.minify_ignorable_whitespace.unwrap_or(true))
+            .with_short_start_tags(raw.minify_short_start_tags.unwrap_or(true))
+            .with_unquote_attributes(raw.minify_unquote_attributes.unwrap_or(false));
         let images = ImageConfig::from_raw(raw.images.unwrap_or_default())?;
         let mut pool = PoolConfig::from_raw(raw.pool.unwrap_or_default())?;
         pool.breaker = pool.breaker.with_lone_origin(origins.len() == 1);

@@ -122,11 +122,12 @@ fn random_hex<const N: usize>() -> Option<String> {
     Some(hex::encode(bytes))
 }
 
-/// 128 random bits: a CSP nonce ([`crate::headers::nonce_text`]).
-pub fn new_nonce() -> Option<String> {
-    let mut bytes = [0u8; 16];
+/// A CSP nonce of `len` base64url characters, at least 128 random bits
+/// ([`crate::headers::nonce_of_length`]).
+pub fn new_nonce(len: usize) -> Option<String> {
+    let mut bytes = [0u8; crate::headers::NONCE_RANDOM_BYTES];
     getrandom::fill(&mut bytes).ok()?;
-    Some(crate::headers::nonce_text(&bytes))
+    Some(crate::headers::nonce_of_length(&bytes, len))
 }
 
 /// Times for `Server-Timing` and the metrics.

@@ -34,7 +34,7 @@ fn for_request<'a>(inc: &'a Incoming, rule: &'a Rule) -> ForRequest<'a> {
 fn transform_body(inc: &Incoming, config: &EdgeConfig, rule: &Rule, plan: &FillPlan, body: ResponseBody) -> Result<ResponseBody> {
     let Some(stage) = plan.transform.stage() else { return Ok(body) };
     inc.timing.borrow_mut().transform = Some((stage, None));
-    response::transformed(body, &plan.transform, config.minify.clone(), plan.brotli_quality, Some((rule.name.clone(), stage)))
+    response::transformed(body, &plan.transform, config.minify.clone().with_utf8(plan.transform.utf8), plan.brotli_quality, Some((rule.name.clone(), stage)))
 }
 
 /// Answers from a stored entry (a 304 when the client's validators match).

@@ -148,7 +148,7 @@ fn bare_error(status: u16, message: &str) -> Response {
 /// and `X-Request-Id`, the metrics record, then the one conversion to the platform's response.
 fn last_step(mut res: EdgeResponse, inc: &Incoming, rule: &Rule, extra: &[(&'static str, String)], limited: bool, settings: Option<&EdgeConfig>) -> Result<Response> {
     let https = inc.url.scheme() == "https";
-    let nonce = crate::transform::wants_nonce(rule, res.status, &res.headers).then(new_nonce).flatten();
+    let nonce = crate::transform::wants_nonce(rule, res.status, &res.headers).then(|| new_nonce(crate::headers::nonce_length(&res.headers))).flatten();
     let seconds = (context::now_ms() - inc.started) / 1000.0;
     let done = finish::finish(rule, &inc.method, &inc.headers, res.status, &mut res.headers, https, nonce.as_deref(), extra, seconds, limited);
     observe::request(inc, &done.record, settings.map_or(1.0, |c| c.log_sample), rule.log_query);
@@ -156,7 +156,7 @@ fn last_step(mut res: EdgeResponse, inc: &Incoming, rule: &Rule, extra: &[(&'sta
         observe::flush_if_due(&inc.env, &inc.bg, &config.metrics);
     }
     if let (true, Some(nonce)) = (done.nonce_body, nonce) {
-        let plan = crate::transform::TransformPlan { minify: true, coding: None, vary_encoding: false };
+        let plan = crate::transform::TransformPlan { minify: true, ..Default::default() };
         res.body = response::transformed(res.body, &plan, crate::html::MinifyOptions::nonce_only(nonce), 0, None)?;
     }
     finish::stamp(&mut res.headers, &inc.request_id, &inc.server_timing());

@@ -118,8 +118,36 @@ fn set(h: &mut HeaderMap, policy: &HeaderPolicy, name: &'static str, value: &str
 /// `base64-value` grammar takes `-` and `_`). Hex would be 32: the nonce is written into the
 /// CSP and into every `<script>` and `<style>` of a page, so 10 bytes each.
 pub fn nonce_text(bits: &[u8; 16]) -> String {
+    nonce_of_length(bits, NONCE_MIN_LEN)
+}
+
+/// The shortest nonce the edge makes: 22 base64url characters, 128 bits (CSP Level 3 asks for
+/// at least that).
+pub const NONCE_MIN_LEN: usize = 22;
+/// The longest: a page's own nonce longer than this is not matched.
+pub const NONCE_MAX_LEN: usize = 64;
+
+/// Random bytes enough for a nonce of [`NONCE_MAX_LEN`] characters.
+pub const NONCE_RANDOM_BYTES: usize = NONCE_MAX_LEN * 3 / 4;
+
+/// A nonce of `len` base64url characters from `bits` (which must hold at least `len * 6`
+/// bits; fewer characters come out otherwise).
+pub fn nonce_of_length(bits: &[u8], len: usize) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bits)
+    let mut text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bits[..bits.len().min(len.div_ceil(4) * 3)]);
+    text.truncate(len);
+    text
+}
+
+/// The stored page's mark: the length of the nonce its origin put on it
+/// ([`crate::pipeline::fill::record_page_facts`]), so the edge's nonce is as long and the page
+/// leaves no larger than it came; never sent on: [`apply`] takes it off.
+pub const NONCE_LENGTH: &str = "x-edgelayer-nonce-length";
+
+/// How long the nonce for a response with these (stored) headers is: the page's own nonce's
+/// length from the [`NONCE_LENGTH`] mark, within [`NONCE_MIN_LEN`]..=[`NONCE_MAX_LEN`].
+pub fn nonce_length(headers: &HeaderMap) -> usize {
+    headers.get(NONCE_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok()).map_or(NONCE_MIN_LEN, |n| n.clamp(NONCE_MIN_LEN, NONCE_MAX_LEN))
 }
 
 /// Adds a nonce to a CSP's `script-src` and `style-src` (creating them from `default-src`'s
@@ -149,6 +177,7 @@ pub fn apply(policy: &HeaderPolicy, headers: &mut HeaderMap, https: bool, nonce:
     headers.remove("x-powered-by");
     // Strict only with a nonce: the page's own `<style>` elements need it under `style-src 'self'`.
     let strict_style = headers.remove(STRICT_STYLE).is_some() && nonce.is_some() && !policy.inline_styles;
+    headers.remove(NONCE_LENGTH);
     let revealing = headers.get(header::SERVER).and_then(|v| v.to_str().ok()).is_some_and(|s| s.bytes().any(|b| b.is_ascii_digit()));
     if revealing {
         headers.remove(header::SERVER);
@@ -309,6 +338,12 @@ mod tests {
 
     #[test]
     fn nonces_are_22_characters_of_the_csp_grammar() {
+        assert_eq!(nonce_of_length(&[0xfb; NONCE_RANDOM_BYTES], 24).len(), 24);
+        assert_eq!(nonce_of_length(&[0xfb; NONCE_RANDOM_BYTES], 64).len(), 64);
+        assert_eq!(nonce_length(&crate::test_support::headers(&[(NONCE_LENGTH, "24")])), 24);
+        assert_eq!(nonce_length(&crate::test_support::headers(&[(NONCE_LENGTH, "8")])), NONCE_MIN_LEN, "never under 128 bits");
+        assert_eq!(nonce_length(&crate::test_support::headers(&[(NONCE_LENGTH, "900")])), NONCE_MAX_LEN);
+        assert_eq!(nonce_length(&crate::test_support::headers(&[])), NONCE_MIN_LEN);
         let n = nonce_text(&[0xfb; 16]);
         assert_eq!(n.len(), 22);
         assert!(n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{n}");

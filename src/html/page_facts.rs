@@ -5,6 +5,7 @@
 //!   `@import` inside a `<style>`. A page without any of them keeps working under a `style-src`
 //!   of `'self'` plus the nonce every `<style>` gets, which is what lets pages drop
 //!   `'unsafe-inline'` and `https:` from `style-src` ([`crate::headers::STRICT_PAGE_CSP`]);
+//! - how long a nonce its origin put on its scripts and styles is ([`PageFacts::nonce_len`]);
 //! - what it will fetch first from its own origin, for Early Hints ([`Preload`]): stylesheets,
 //!   scripts that are not `async` (blocking or deferred, the page waits for both before
 //!   `DOMContentLoaded`), module scripts, and fonts it preloads itself. Only relative URLs: an
@@ -47,6 +48,9 @@ pub struct PageFacts {
     pub needs_inline_styles: bool,
     /// What it fetches first, in document order, without repeats.
     pub preloads: Vec<Preload>,
+    /// The length of the nonce the page's own `<script>` or `<style>` carries (its origin
+    /// made one): the edge's nonces for it are as long, so the page does not grow.
+    pub nonce_len: Option<usize>,
 }
 
 /// A relative URL (`/a.css`, `a.css`), not `//host/…` or `scheme:…`.
@@ -72,6 +76,7 @@ pub fn scan<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> PageFacts {
         }
     };
     let needs = Cell::new(false);
+    let nonce_len: Cell<Option<usize>> = Cell::new(None);
     let import_tail = Cell::new(String::new());
     let settings = Settings::new()
         .append_element_content_handler(element!("*[style]", |_| {
@@ -90,6 +95,12 @@ pub fn scan<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> PageFacts {
                 add(href, "style");
             } else if has("preload") && el.get_attribute("as").is_some_and(|a| a.eq_ignore_ascii_case("font")) {
                 add(href, "font");
+            }
+            Ok(())
+        }))
+        .append_element_content_handler(element!("script[nonce], style[nonce]", |el| {
+            if nonce_len.get().is_none() {
+                nonce_len.set(el.get_attribute("nonce").map(|n| n.trim().len()).filter(|n| *n > 0));
             }
             Ok(())
         }))
@@ -112,7 +123,7 @@ pub fn scan<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> PageFacts {
                 Ok(())
             }));
     let mut rewriter = HtmlRewriter::new(settings, |_: &[u8]| {});
-    let unreadable = PageFacts { needs_inline_styles: true, preloads: Vec::new() };
+    let unreadable = PageFacts { needs_inline_styles: true, preloads: Vec::new(), nonce_len: None };
     for chunk in chunks {
         if rewriter.write(chunk).is_err() {
             return unreadable;
@@ -121,7 +132,7 @@ pub fn scan<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> PageFacts {
     if rewriter.end().is_err() {
         return unreadable;
     }
-    PageFacts { needs_inline_styles: needs.get(), preloads: preloads.take() }
+    PageFacts { needs_inline_styles: needs.get(), preloads: preloads.take(), nonce_len: nonce_len.get() }
 }
 
 #[cfg(test)]
@@ -150,6 +161,8 @@ mod tests {
         let links: Vec<String> = facts.preloads.iter().map(Preload::link_value).collect();
         assert_eq!(links, ["</static/a.css>; rel=preload; as=style", "</f.woff2>; rel=preload; as=font; crossorigin", "</static/a.js>; rel=preload; as=script", "<m.js>; rel=modulepreload"]);
         assert!(facts.needs_inline_styles, "the CDN stylesheet");
+        assert_eq!(facts.nonce_len, None);
+        assert_eq!(scan([&b"<style>a{}</style><script nonce=\"abcdefghijklmnopqrstuvwx\">x()</script><style nonce=ab>"[..]]).nonce_len, Some(24), "the first one");
         assert_eq!(Preload { href: "/a b>.css".into(), kind: "style" }.link_value(), "</ab.css>; rel=preload; as=style", "nothing can break out of <>");
     }
 

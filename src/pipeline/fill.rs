@@ -74,12 +74,16 @@ impl PageScan {
 /// answers), after the origin's own `Link` fields and never repeating one of their URLs.
 pub fn record_page_facts(headers: &mut HeaderMap, body: &[u8], scan: PageScan) {
     headers.remove(crate::headers::STRICT_STYLE);
+    headers.remove(crate::headers::NONCE_LENGTH);
     if !scan.wanted() {
         return;
     }
     let facts = crate::html::page_facts::scan([body]);
     if scan.strict_style && !facts.needs_inline_styles {
         headers.insert(crate::headers::STRICT_STYLE, http::HeaderValue::from_static("1"));
+    }
+    if let Some(len) = facts.nonce_len.filter(|_| scan.strict_style) {
+        headers.insert(crate::headers::NONCE_LENGTH, http::HeaderValue::from(len));
     }
     let origin_links: Vec<String> = headers.get_all(http::header::LINK).iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect();
     let new = facts.preloads.iter().filter(|p| !origin_links.iter().any(|l| l.contains(&format!("<{}>", p.href))));
@@ -148,8 +152,10 @@ pub fn plan(req: ForRequest<'_>, status: u16, origin: HeaderMap, now: u64, fill:
     let length = content_length(&origin);
     let transform = transform::plan(rule, request, method, status, &origin);
     let mut headers = origin;
-    // Only the edge says a page needs no inline styles, from the body it stored.
+    // Only the edge says a page needs no inline styles or how long its nonce is, from the
+    // body it stored.
     headers.remove(crate::headers::STRICT_STYLE);
+    headers.remove(crate::headers::NONCE_LENGTH);
     transform::apply_headers(&transform, &mut headers);
     let (decision, outcome, vary_miss, cache_fill) = match fill {
         Fill::Cache { outcome, vary_miss, shared: Ok(()) } => (policy::response_cacheability(rule, path, request, status, &headers, now), outcome, vary_miss, true),
@@ -241,6 +247,9 @@ mod tests {
         let mut styled = h(&[(crate::headers::STRICT_STYLE, "1")]);
         record_page_facts(&mut styled, b"<p style=x>", PageScan { strict_style: true, early_hints: 0 });
         assert!(!styled.contains_key(crate::headers::STRICT_STYLE), "an origin's mark is not kept");
+        let mut own_nonce = h(&[(crate::headers::NONCE_LENGTH, "40")]);
+        record_page_facts(&mut own_nonce, b"<script nonce=abcdefghijklmnopqrstuvwxyz01>x()</script>", PageScan { strict_style: true, early_hints: 0 });
+        assert_eq!(own_nonce[crate::headers::NONCE_LENGTH], "28", "the page's own nonce length, not the origin's header");
         let mut off = HeaderMap::new();
         record_page_facts(&mut off, page, PageScan::default());
         assert!(off.is_empty());

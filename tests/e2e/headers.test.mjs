@@ -87,6 +87,21 @@ test('pages with inline styles keep the relaxed style-src; the mark never leaves
   assert.equal(res.headers.get('x-edgelayer-strict-style'), null);
 });
 
+test('a page that carries its origin\'s nonce gets edge nonces of the same length, so it does not grow', async () => {
+  const own = 'abcdefghijklmnopqrstuvwxyz012345'; // 32 characters, as a hex-nonce origin makes
+  const body = `<!doctype html><html><head><style nonce="${own}">p{color:red}</style></head><body><p>x</p><script nonce="${own}">go()</script></body></html>`;
+  const path = `/lab/styled-nonce-${Math.random().toString(36).slice(2)}?header=Content-Type:text/html&header=Cache-Control:max-age=60&body=${encodeURIComponent(body)}`;
+  const hit = await gradedHit(path);
+  const nonce = /'nonce-([A-Za-z0-9_-]+)'/.exec(hit.csp)?.[1];
+  assert.equal(nonce?.length, own.length, hit.csp);
+  assert.equal(hit.body.match(new RegExp(`nonce="${nonce}"`, 'g'))?.length, 2, hit.body);
+  assert.ok(!hit.body.includes(own), 'the origin\'s nonce is replaced');
+  assert.ok(hit.body.length <= body.length, `${body.length} -> ${hit.body.length} bytes`);
+  const marked = `${path.replace('styled-nonce-', 'styled-nonce-x')}&header=X-Edgelayer-Nonce-Length:60`;
+  const short = await gradedHit(marked.replaceAll(own, 'abc'));
+  assert.match(short.csp, /'nonce-[A-Za-z0-9_-]{22}'/, 'never shorter than 128 bits, and an origin\'s mark is not taken');
+});
+
 test('static assets: CORP same-site, framing denied; the grader reproduces the issue\'s figures', async () => {
   const page = await graded('/');
   const css = page.body.match(/\/static\/app\.[0-9a-f]+\.css/)[0];
