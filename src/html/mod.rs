@@ -2,37 +2,46 @@
 //! [`Minifier::write`] and flow out to a sink as they are rewritten; nothing waits for the
 //! whole page, and memory is bounded by lol_html's per-token limit.
 //!
-//! Only transforms that keep the parsed tree (modulo whitespace rules) are made:
+//! Only transforms that keep the parsed tree (modulo whitespace rules) are made, each with its
+//! own switch on [`MinifyOptions`]:
 //! - runs of ASCII whitespace in ordinary text collapse to one character (a newline if the run
 //!   had one, else a space), also across chunk boundaries;
 //! - comments are removed, except conditional comments and framework markers
 //!   ([`DEFAULT_KEPT_COMMENTS`]);
 //! - `application/ld+json` and `application/json` script blocks are re-serialised compactly when
 //!   they parse (left alone otherwise);
-//! - attributes whose value is the spec's default go ([`DEFAULT_ATTRIBUTES`]): `type` on
-//!   `<script>` (`text/javascript`), on `<style>` and on stylesheet `<link>`s (`text/css`), and
-//!   `method="get"` on `<form>`. Beware: a page whose CSS or scripts select on exactly those
-//!   attributes (`form[method=get]`) stops matching; `with_remove_default_attributes(false)`.
+//! - attributes whose value is the spec's default go ([`DEFAULT_ATTRIBUTES`]). Beware: a page
+//!   whose CSS or scripts select on exactly those attributes (`form[method=get]`) stops
+//!   matching; `with_remove_default_attributes(false)`;
+//! - end tags the next token implies are left out, with one token of lookahead ([`tags`]; the
+//!   document's structure as the minifier follows it is in `flow`);
+//! - character references are written in their shortest form ([`refs`]);
+//! - blank text where it is never rendered goes (head, table parts:
+//!   [`tags::whitespace_ignorable_in`]);
+//! - `name=""` is written `name`, and HTML elements lose a `/>` the parser ignores; values lose
+//!   their quotes only when asked ([`MinifyOptions::with_unquote_attributes`]).
 //!
 //! Never touched: the content of `pre`, `textarea`, `code`, `listing`, `xmp`, `plaintext`,
 //! elements with `xml:space` or an inline `white-space` style, `script`, `style` and `title`
-//! (raw text), attribute values, and anything after the memory limit is hit (the rest of the page
-//! passes through unmodified).
+//! (raw text), SVG and MathML text and tags, what attribute values mean, and anything after the
+//! memory limit is hit (the rest of the page passes through unmodified).
 //!
 //! ### Beware
 //! Text arrives in chunks that can split a whitespace run or an entity; the collapser carries
 //! "the previous chunk ended in whitespace" across chunks and only resets at the end of a text
-//! node. An element whose end tag is implied (omitted) never reports its end, so whitespace
-//! stays preserved after it: the safe direction.
+//! node, and a reference cut by a chunk is held back until the next one. An element whose end
+//! tag is implied (omitted in the source) never reports its end, so whitespace stays preserved
+//! after it: the safe direction.
 
+mod flow;
 pub mod page_facts;
 pub mod refs;
 pub mod tags;
 
 use lol_html::html_content::TextType;
+use flow::{Flow, StartTag};
 use lol_html::html_content::ContentType;
 use lol_html::{doc_comments, doc_text, element, end_tag, text, HtmlRewriter, MemorySettings, Settings};
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -283,110 +292,11 @@ pub fn minify_json_script(body: &str) -> Option<String> {
 }
 
 type Sink = Rc<RefCell<dyn FnMut(&[u8])>>;
+
+/// lol_html's namespace for HTML elements (others are SVG or MathML).
+const HTML_NS: &str = "http://www.w3.org/1999/xhtml";
 /// A boxed byte sink (lol_html's output, the brotli stage's output).
 pub type BoxedSink = Box<dyn FnMut(&[u8])>;
-
-/// Elements whose content is never rewritten (whitespace is significant or the text is raw).
-const PRESERVING: &[&str] = &["pre", "textarea", "code", "listing", "xmp", "plaintext"];
-
-/// Markup left out for now: written before the next byte of output unless the next token
-/// implies it (then it is dropped for good).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Pending {
-    /// `</name>` of an element with an optional end tag.
-    End(String),
-    /// `<head>` without attributes.
-    HeadStart,
-}
-
-impl Pending {
-    fn markup(&self) -> String {
-        match self {
-            Pending::End(name) => format!("</{name}>"),
-            Pending::HeadStart => "<head>".to_owned(),
-        }
-    }
-}
-
-/// An element the minifier saw open and has not seen close.
-struct Open {
-    name: Rc<str>,
-    id: u64,
-    /// Everything opened inside it was closed by its own end tag, and (for `p`) nothing inside
-    /// it closed it early: its end tag may be implied.
-    clean: bool,
-    /// The parser made an element for it ([`tags::opened_by_parser`]); if not, its tags are
-    /// no boundary between texts.
-    opened: bool,
-}
-
-impl AsRef<str> for Open {
-    fn as_ref(&self) -> &str {
-        &self.name
-    }
-}
-
-/// What the handlers share while a document streams through.
-#[derive(Default)]
-struct Flow {
-    stack: Vec<Open>,
-    next_id: u64,
-    pending: Option<Pending>,
-    /// Elements open whose whitespace is significant.
-    preserve_depth: u32,
-    /// SVG and MathML elements open (their text is left alone).
-    foreign_depth: u32,
-    /// An element was opened (blank text at the top level is no longer before the document).
-    seen_element: bool,
-    /// A body was opened (or implied): blank text outside it goes into it.
-    body_seen: bool,
-    /// Nothing came yet after a `<pre>` or `<listing>` start tag.
-    pre_start: bool,
-    /// The output of the current text node so far ended in whitespace.
-    prev_ws: bool,
-    /// Raw text held back from the end of a chunk (a character reference that may be cut).
-    carry: String,
-    /// Whitespace held back where it is dropped if the whole text node is blank.
-    held_ws: String,
-    /// Part of the current text node was written (so the rest of it is written too).
-    node_has_text: bool,
-}
-
-impl Flow {
-    /// The element whose content the next token is, as far as the minifier knows.
-    fn parent(&self) -> Option<&str> {
-        self.stack.last().map(|o| &*o.name)
-    }
-
-    /// A tag was handled: held blank text before it is dropped for good.
-    fn tag_seen(&mut self) {
-        self.held_ws.clear();
-    }
-
-    /// Opens (in the minifier's view) what the parser opens on its own.
-    fn imply(&mut self, implied: tags::Implied) {
-        let synthetic = |name: &str| Open { name: name.into(), id: u64::MAX, clean: true, opened: true };
-        match implied {
-            tags::Implied::Nothing => {}
-            tags::Implied::Head => self.stack.push(synthetic("head")),
-            tags::Implied::Body => self.stack.push(synthetic("body")),
-            tags::Implied::HeadEndAndBody => {
-                self.stack.pop();
-                self.stack.push(synthetic("body"));
-            }
-        }
-        self.body_seen |= matches!(implied, tags::Implied::Body | tags::Implied::HeadEndAndBody);
-    }
-
-    /// Whether blank text here is never rendered ([`tags::whitespace_ignorable_in`]).
-    fn blank_text_ignorable(&self) -> bool {
-        if self.stack.last().is_some_and(|o| !o.clean) {
-            return false; // something inside it made the parser close it, or closed on its own
-        }
-        // After the document's last end tag, text goes into the body the parser makes.
-        tags::whitespace_ignorable_in(&self.stack, if self.stack.is_empty() { self.seen_element } else { self.body_seen })
-    }
-}
 
 /// A streaming minifier: push bytes in, rewritten bytes come out through the sink.
 pub struct Minifier {
@@ -398,12 +308,12 @@ pub struct Minifier {
 }
 
 impl Minifier {
-    /// A minifier writing to `sink`.
+    /// A minifier writing to `sink`. The handlers only wire lol_html to [`Flow`], which
+    /// decides.
     pub fn new(options: MinifyOptions, sink: impl FnMut(&[u8]) + 'static) -> Self {
         let sink: Sink = Rc::new(RefCell::new(sink));
         let options = Rc::new(options);
         let flow = Rc::new(RefCell::new(Flow::default()));
-        let json_buf: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
         let style = tags::StartTagStyle { unquote: options.unquote_attributes, bare_empty: options.short_start_tags, shorten_refs: options.shorten_char_refs, utf8: options.utf8 };
 
         let mut element_handlers = Vec::new();
@@ -411,128 +321,31 @@ impl Minifier {
             let (f, opts) = (flow.clone(), options.clone());
             element_handlers.push(element!("*", move |el| {
                 let name = el.tag_name();
-                let mut flow = f.borrow_mut();
-                if let Some(p) = &flow.pending {
-                    let implied = match p {
-                        Pending::End(open) => tags::end_implied_by_start(open, &name, flow.parent()),
-                        Pending::HeadStart => !matches!(name.as_str(), "head" | "html"),
-                    };
-                    if implied {
-                        flow.pending = None;
-                    }
-                }
-                let opened = {
-                    tags::opened_by_parser(&name, &flow.stack, flow.seen_element, flow.body_seen)
+                let foreign = el.namespace_uri() != HTML_NS;
+                let tag = StartTag {
+                    name: &name,
+                    foreign,
+                    preserves_by_attribute: el.has_attribute("xml:space") || el.get_attribute("style").is_some_and(|s| s.contains("white-space")),
+                    can_have_end: el.can_have_content(),
                 };
-                if opened || matches!(flow.parent(), None | Some("html" | "head")) {
-                    // Blank text held before a tag the parser skips joins the text after it,
-                    // except outside the body, where the parser drops it or keeps it apart.
-                    flow.tag_seen();
-                }
-                flow.pre_start = matches!(name.as_str(), "pre" | "listing");
-                let implied = tags::implied_by_start(flow.parent(), flow.seen_element, &name);
-                flow.imply(implied);
-                flow.seen_element = true;
-                flow.body_seen |= name == "body";
-                let closes_p = tags::closes_p(&name);
-                let top = flow.parent().unwrap_or_default().to_owned();
-                if tags::fostered(&top, &name) {
-                    if let Some(o) = flow.stack.last_mut() {
-                        o.clean = false;
-                    }
-                }
-                // An element still open here that this start tag closes (`<li>` an open li),
-                // and everything inside it: their own end tags, if they come, imply nothing.
-                let closed = tags::may_close_open_elements(&name).then(|| (0..flow.stack.len()).find(|&i| {
-                    let (o, parent) = (&flow.stack[i], i.checked_sub(1).map(|p| &*flow.stack[p].name));
-                    let sibling_closes = !matches!(&*o.name, "head" | "body" | "html") && tags::end_implied_by_start(&o.name, &name, parent);
-                    (closes_p && &*o.name == "p") || sibling_closes || tags::closes_container(&o.name, &top, &name)
-                })).flatten();
-                if let Some(from) = closed {
-                    flow.stack[from..].iter_mut().for_each(|o| o.clean = false);
-                }
-                let foreign = el.namespace_uri() != "http://www.w3.org/1999/xhtml";
-                // SVG and MathML text is left alone: lol_html keeps reading it as foreign
-                // content where the parser breaks out of it (`</p>` inside an `<svg>`), so a
-                // `<script>` there may be raw text to a browser.
-                let enters_foreign = matches!(name.as_str(), "svg" | "math");
-                let preserves = PRESERVING.contains(&name.as_str()) || el.has_attribute("xml:space") || el.get_attribute("style").is_some_and(|s| s.contains("white-space"));
-                if let Some(handlers) = el.end_tag_handlers() {
-                    let id = flow.next_id;
-                    flow.next_id += 1;
-                    let shared: Rc<str> = Rc::from(name.as_str());
-                    flow.stack.push(Open { name: shared.clone(), id, clean: opened, opened });
-                    flow.preserve_depth += u32::from(preserves);
-                    flow.foreign_depth += u32::from(enters_foreign);
-                    // Foreign elements have no implied end tags.
-                    let optional = opts.omit_optional_tags && !foreign && tags::OPTIONAL_END.contains(&name.as_str());
-                    let (f, name) = (f.clone(), shared);
+                let closing = f.borrow_mut().start_tag(&tag, opts.omit_optional_tags);
+                if let (Some(closing), Some(handlers)) = (closing, el.end_tag_handlers()) {
+                    let f = f.clone();
                     handlers.push(end_tag!(move |end| {
-                        let mut flow = f.borrow_mut();
-                        flow.pre_start = false;
-                        let Some(at) = flow.stack.iter().rposition(|o| o.id == id) else {
-                            return Ok(());
-                        };
-                        if preserves || enters_foreign {
-                            // Closed by an end tag the parser may ignore (its element was
-                            // closed early): the text stays untouched for the rest of the
-                            // page, the safe side.
-                            let owner = end.name();
-                            let doubtful = *owner != *name && !(tags::end_closes_everything_inside(&owner) && flow.stack[..at].iter().rev().find(|o| *o.name == *owner).is_some_and(|o| o.clean));
-                            if !doubtful {
-                                flow.preserve_depth -= u32::from(preserves && flow.preserve_depth > 0);
-                                flow.foreign_depth -= u32::from(enters_foreign && flow.foreign_depth > 0);
-                            }
-                        }
-                        if flow.stack[at].opened {
-                            flow.tag_seen();
-                        }
-                        if *end.name() != *name {
-                            // lol_html runs the handlers of every element an end tag closes:
-                            // this one was open without its own end tag, so its parent's end
-                            // tag is not implied by anything.
-                            flow.stack.truncate(at);
-                            if let Some(parent) = flow.stack.last_mut() {
-                                parent.clean = false;
-                            }
-                            return Ok(());
-                        }
-                        // The pending end tag is this element's last child's, written right
-                        // before this end tag: drop it when this end tag implies it.
-                        if at + 1 == flow.stack.len() && flow.stack[at].clean {
-                            if let Some(Pending::End(child)) = &flow.pending {
-                                if tags::end_implied_by_end(child, &name) {
-                                    flow.pending = None;
-                                }
-                            }
-                        }
-                        let clean = flow.stack[at].clean && at + 1 == flow.stack.len() && tags::in_structural_place(&name, &flow.stack[..at]);
-                        flow.stack.truncate(at);
-                        if !clean {
-                            // The parser may still have elements open that the minifier just
-                            // closed: what is around them is not what it seems either.
-                            if let Some(parent) = flow.stack.last_mut() {
-                                parent.clean = false;
-                            }
-                        }
-                        if optional && clean && flow.pending.is_none() {
+                        if f.borrow_mut().end_tag(&closing, &end.name()) {
                             end.remove();
-                            flow.pending = Some(Pending::End(name.to_string()));
                         }
                         Ok(())
                     }));
                 }
-                drop(flow);
-                let head_in_place = name == "head" && {
+                let (omit_head, in_foreign) = {
                     let flow = f.borrow();
-                    tags::in_structural_place("head", &flow.stack[..flow.stack.len().saturating_sub(1)])
+                    (opts.omit_optional_tags && el.attributes().is_empty() && flow.head_start_may_go(&name), flow.in_foreign())
                 };
-                if opts.omit_optional_tags && head_in_place && el.attributes().is_empty() {
+                if omit_head {
                     el.start_tag().remove();
-                    f.borrow_mut().pending = Some(Pending::HeadStart);
-                } else if (!el.attributes().is_empty() || el.is_self_closing()) && f.borrow().foreign_depth == 0 {
-                    // (Inside SVG or MathML, what lol_html takes for a tag may be text to a
-                    // browser that broke out of it.)
+                    f.borrow_mut().hold_head_start();
+                } else if !in_foreign && (!el.attributes().is_empty() || el.is_self_closing()) {
                     write_tag(el, &name, foreign, &opts, style);
                 }
                 Ok(())
@@ -545,7 +358,7 @@ impl Minifier {
             }));
         }
         if options.minify_json {
-            let buf = json_buf.clone();
+            let buf: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
             element_handlers.push(text!("script[type='application/ld+json'], script[type='application/json']", move |chunk| {
                 let mut guard = buf.borrow_mut();
                 let b = guard.get_or_insert_with(String::new);
@@ -583,86 +396,18 @@ impl Minifier {
             document_handlers.push(doc_text!(move |chunk| {
                 let mut flow = f.borrow_mut();
                 if chunk.text_type() != TextType::Data {
-                    flow.prev_ws = false;
-                    flow.pre_start = false;
-                    return Ok(());
-                }
-                let last = chunk.last_in_text_node();
-                flow.pre_start &= chunk.as_str().is_empty();
-                // Borrowed until something changes: most chunks pass as they are.
-                let mut text: Cow<'_, str> = if flow.carry.is_empty() { Cow::Borrowed(chunk.as_str()) } else { Cow::Owned(std::mem::take(&mut flow.carry) + chunk.as_str()) };
-                let mut changed = matches!(text, Cow::Owned(_));
-                if opts.shorten_char_refs && !last {
-                    if let Some(at) = refs::incomplete_tail(&text) {
-                        flow.carry = text[at..].to_owned();
-                        text = Cow::Owned(text[..at].to_owned());
-                        changed = true;
-                    }
-                }
-                let plain = flow.preserve_depth == 0 && flow.foreign_depth == 0;
-                if opts.collapse_whitespace && plain {
-                    let was_ws = flow.prev_ws;
-                    if let Some(out) = collapse_whitespace(&text, was_ws) {
-                        text = Cow::Owned(out);
-                        changed = true;
-                    }
-                    flow.prev_ws = text.as_bytes().last().copied().map_or(was_ws, is_ascii_ws);
-                }
-                let blank = text.bytes().all(is_ascii_ws);
-                if opts.drop_ignorable_whitespace && plain && blank && !flow.node_has_text && flow.carry.is_empty() && flow.blank_text_ignorable() {
-                    flow.held_ws.push_str(&text);
-                    text = Cow::Borrowed("");
-                    changed = true;
-                } else if !flow.held_ws.is_empty() {
-                    text = Cow::Owned(std::mem::take(&mut flow.held_ws) + &text);
-                    changed = true;
-                }
-                if opts.shorten_char_refs && flow.foreign_depth == 0 {
-                    if let Some(out) = refs::shorten_in_text(&text, last.then_some(b'<'), opts.utf8) {
-                        text = Cow::Owned(out);
-                        changed = true;
-                    }
-                }
-                let blank = text.bytes().all(is_ascii_ws);
-                flow.node_has_text |= !text.is_empty();
-                if !blank && plain {
-                    let implied = tags::implied_by_text(flow.parent());
-                    flow.imply(implied);
-                    // Text in a table is fostered out of it, maybe into reopened formatting
-                    // elements that take later text too: blank text there is kept from now on.
-                    if let Some(top) = flow.stack.last_mut().filter(|o| tags::fostered(&o.name, "#text")) {
-                        top.clean = false;
-                    }
-                }
-                if !text.is_empty() && (flow.body_seen || !blank) && matches!(&flow.pending, Some(Pending::End(e)) if e == "body" || e == "html") {
-                    flow.pending = None; // text after them goes into the body all the same
-                }
-                if last {
-                    flow.prev_ws = false;
-                    flow.held_ws.clear(); // a blank text node of its own: dropped
-                    flow.node_has_text = false;
-                }
-                if changed {
-                    let text = text.into_owned();
-                    chunk.set_str(text);
+                    flow.raw_text();
+                } else if let Some(out) = flow.text(chunk.as_str(), chunk.last_in_text_node(), &opts) {
+                    chunk.set_str(out);
                 }
                 Ok(())
             }));
         }
         if options.remove_comments {
-            let opts = options.clone();
-            let f = flow.clone();
+            let (f, opts) = (flow.clone(), options.clone());
             document_handlers.push(doc_comments!(move |c| {
-                // A newline right after `<pre>` is dropped by the parser: a comment there keeps
-                // the text after it from being first.
-                let mut flow = f.borrow_mut();
-                // In a table outside its cells, text before and after a comment is fostered
-                // apart or kept in the table; without the comment the two would join.
-                let in_table = flow.stack.iter().rev().map(|o| &*o.name).find(|n| matches!(*n, "table" | "tbody" | "thead" | "tfoot" | "tr" | "td" | "th" | "caption")).is_some_and(|n| !matches!(n, "td" | "th" | "caption"));
-                if !flow.pre_start && !in_table && flow.foreign_depth == 0 && !opts.keeps_comment(&c.text()) {
+                if f.borrow_mut().comment(!opts.keeps_comment(&c.text())) {
                     c.remove();
-                } else {
-                    flow.tag_seen(); // a node of its own between texts
                 }
                 Ok(())
             }));
@@ -674,10 +419,10 @@ impl Minifier {
             if bytes.is_empty() {
                 return;
             }
-            let pending = f.try_borrow_mut().ok().and_then(|mut flow| flow.pending.take());
+            let pending = f.try_borrow_mut().ok().and_then(|mut flow| flow.take_pending());
             let mut out = out.borrow_mut();
             if let Some(p) = pending {
-                out(p.markup().as_bytes());
+                out(p.as_bytes());
             }
             out(bytes);
         });
@@ -700,17 +445,16 @@ impl Minifier {
     /// page is never truncated.
     pub fn write(&mut self, chunk: &[u8]) {
         if self.passthrough {
-            self.flush_held();
             (self.sink.borrow_mut())(chunk);
             return;
         }
         if let Some(r) = self.rewriter.as_mut() {
             if r.write(chunk).is_err() {
                 // Graceful bail-out flushed every byte received so far, unmodified (after any
-                // pending tag, through the same sink).
+                // pending tag, through the same sink); what the minifier held back follows.
                 self.rewriter = None;
                 self.passthrough = true;
-                self.flush_held();
+                self.write_out(|flow| flow.release_all());
             }
         }
     }
@@ -721,23 +465,12 @@ impl Minifier {
         if let Some(r) = self.rewriter.take() {
             let _ = r.end();
         }
-        let left = {
-            let mut flow = self.flow.borrow_mut();
-            flow.held_ws.clear(); // blank text where it is never rendered, up to the end
-            flow.pending.take()
-        };
-        if let Some(p) = left.filter(|p| !matches!(p, Pending::End(name) if tags::end_implied_at_eof(name))) {
-            (self.sink.borrow_mut())(p.markup().as_bytes());
-        }
-        self.flush_held();
+        self.write_out(Flow::finish);
     }
 
-    /// Writes text held back (an unfinished reference) and a pending tag: after a bail-out
-    /// nothing decides them any more.
-    fn flush_held(&mut self) {
-        let mut flow = self.flow.borrow_mut();
-        let held = [flow.pending.take().map(|p| p.markup()).unwrap_or_default(), std::mem::take(&mut flow.held_ws), std::mem::take(&mut flow.carry)].concat();
-        drop(flow);
+    /// Writes what `take` gets from the flow, if anything.
+    fn write_out(&mut self, take: impl FnOnce(&mut Flow) -> String) {
+        let held = take(&mut self.flow.borrow_mut());
         if !held.is_empty() {
             (self.sink.borrow_mut())(held.as_bytes());
         }

@@ -52,6 +52,16 @@ fn minified_pages_parse_to_the_same_tree_and_are_smaller() {
 }
 
 #[test]
+fn no_page_leaves_larger_than_it_came_with_its_nonces() {
+    // Minified at the fill, then the per-response nonce pass, as a cache hit is served.
+    for (name, page) in pages() {
+        let stored = minify(&page, MinifyOptions::new());
+        let served = minify(&stored, MinifyOptions::nonce_only(edgelayer::headers::nonce_text(&[9; 16])));
+        assert!(served.len() <= page.len(), "{name}: {} -> {} bytes", page.len(), served.len());
+    }
+}
+
+#[test]
 fn random_chunking_gives_the_same_tree_and_bytes() {
     let base_seed: u64 = std::env::var("CHUNK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
