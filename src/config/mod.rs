@@ -138,7 +138,7 @@ pub struct PoolConfig {
     pub health_path: String,
     /// URLs warmed on every cron run.
     pub warm: Vec<url::Url>,
-    /// Request bodies up to this many bytes are buffered ([`crate::proxy::BodyPlan`]); 0:
+    /// Request bodies up to this many bytes are buffered ([`crate::pipeline::upstream::BodyPlan`]); 0:
     /// every body is streamed.
     pub buffer_body: u64,
 }

@@ -308,7 +308,7 @@ pub struct Minifier {
 }
 
 impl Minifier {
-    /// A minifier writing to `sink`. The handlers only wire lol_html to [`Flow`], which
+    /// A minifier writing to `sink`. The handlers only wire lol_html to `flow::Flow`, which
     /// decides.
     pub fn new(options: MinifyOptions, sink: impl FnMut(&[u8]) + 'static) -> Self {
         let sink: Sink = Rc::new(RefCell::new(sink));

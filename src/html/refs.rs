@@ -175,7 +175,7 @@ fn amp_literal_in_attribute(rest: &[u8]) -> bool {
 }
 
 /// Where a reference that may be unfinished starts at the end of a text chunk (an `&` with no
-/// `;` or space after it within [`MAX_REF`] bytes), or a finished one whose following byte is
+/// `;` or space after it within 12 bytes), or a finished one whose following byte is
 /// not yet known: the caller holds `text[i..]` back and prepends it to the next chunk.
 pub fn incomplete_tail(text: &str) -> Option<usize> {
     let b = text.as_bytes();

@@ -4,7 +4,7 @@
 //! the shared copy and isolates can cache it.
 //!
 //! Only failures to get an answer (connect errors, timeouts) count, and only for requests the
-//! client could not have caused them with (see [`crate::pool::counts_against_origin`]). An
+//! client could not have caused them with (see [`crate::pool::Attempt::breaker_result`]). An
 //! answer, even a 5xx, means the origin is up; its application errors are handled by
 //! stale-if-error, not by taking the origin out (nginx's `max_fails` counts the same way).
 //! A breaker set up with [`BreakerSettings::with_lone_origin`] never opens: with one origin
