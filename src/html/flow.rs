@@ -168,12 +168,8 @@ impl Flow {
         self.imply(implied);
         self.seen_element = true;
         self.body_seen |= name == "body";
-        let top = self.parent().unwrap_or_default().to_owned();
-        if tags::fostered(&top, name) {
-            if let Some(o) = self.stack.last_mut() {
-                o.clean = false;
-            }
-        }
+        let top = self.parent().unwrap_or_default();
+        let fostered = tags::fostered(top, name);
         // An element still open here that this start tag closes (`<li>` an open li), and
         // everything inside it: their own end tags, if they come, imply nothing.
         let closes_p = tags::closes_p(name);
@@ -182,10 +178,15 @@ impl Flow {
                 (0..self.stack.len()).find(|&i| {
                     let (o, parent) = (&self.stack[i], i.checked_sub(1).map(|p| &*self.stack[p].name));
                     let sibling_closes = !matches!(&*o.name, "head" | "body" | "html") && tags::end_implied_by_start(&o.name, name, parent);
-                    (closes_p && &*o.name == "p") || sibling_closes || tags::closes_container(&o.name, &top, name)
+                    (closes_p && &*o.name == "p") || sibling_closes || tags::closes_container(&o.name, top, name)
                 })
             })
             .flatten();
+        if fostered {
+            if let Some(o) = self.stack.last_mut() {
+                o.clean = false;
+            }
+        }
         if let Some(from) = closed {
             self.stack[from..].iter_mut().for_each(|o| o.clean = false);
         }

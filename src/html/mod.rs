@@ -487,24 +487,30 @@ impl Minifier {
 fn write_tag(el: &mut lol_html::html_content::Element<'_, '_>, name: &str, foreign: bool, opts: &MinifyOptions, style: tags::StartTagStyle) {
     let self_closing = el.is_self_closing();
     let rel = (name == "link").then(|| el.get_attribute("rel")).flatten();
-    let mut worth = style.unquote || (style.bare_empty && self_closing && !foreign);
+    let defaults = opts.remove_default_attributes && tags::DEFAULT_ATTRIBUTES.iter().any(|(t, _, _)| *t == name);
+    let is_default = |a: &lol_html::html_content::Attribute<'_>, value: &str| defaults && tags::is_default_attribute(name, &a.name(), value, rel.as_deref());
+    // Most tags have nothing to shorten: find out before copying anything.
+    let worth = style.unquote
+        || (style.bare_empty && self_closing && !foreign)
+        || el.attributes().iter().any(|a| {
+            let value = a.value();
+            (style.bare_empty && value.is_empty()) || (style.shorten_refs && value.contains('&')) || is_default(a, &value)
+        });
+    if !worth {
+        return;
+    }
     let mut attributes: Vec<tags::RawAttribute> = Vec::with_capacity(el.attributes().len());
     for a in el.attributes() {
         let value = a.value();
-        if opts.remove_default_attributes && tags::is_default_attribute(name, &a.name(), &value, rel.as_deref()) {
-            worth = true;
+        if is_default(a, &value) {
             continue;
         }
-        worth |= (style.bare_empty && value.is_empty()) || (style.shorten_refs && value.contains('&'));
         // `name="v"`: the value starts two bytes after the name (`name=v`: one).
         let quoted = match (a.name_source_location(), a.value_source_location()) {
             (Some(n), Some(v)) => v.bytes().start >= n.bytes().end + 2,
             _ => false,
         };
         attributes.push((a.name_preserve_case(), value, quoted));
-    }
-    if !worth {
-        return;
     }
     let tag = tags::write_start_tag(&el.start_tag().name_preserve_case(), &attributes, foreign && self_closing, style);
     if tag.len() < el.start_tag().source_location().bytes().len() {
