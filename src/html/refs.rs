@@ -78,43 +78,46 @@ fn amp_literal_in_text(next: Option<u8>) -> bool {
     next.is_some_and(|c| !c.is_ascii_alphanumeric() && c != b'#' && c != b'&')
 }
 
-/// Shortens references in raw text (data state). `next` is the byte that follows `text` in the
-/// document, when known (`Some(b'<')` at the end of a text node). `None` when nothing changes.
-pub fn shorten_in_text(text: &str, next: Option<u8>, utf8: bool) -> Option<String> {
-    let bytes = text.as_bytes();
-    if !bytes.contains(&b'&') {
+/// Replaces each complete reference in `raw` by its character where `shorten(c, rest)` says
+/// so (`rest`: the bytes after the reference). `None` when nothing changes.
+fn replace_refs(raw: &str, shorten: impl Fn(char, &[u8]) -> bool) -> Option<String> {
+    if !raw.as_bytes().contains(&b'&') {
         return None;
     }
-    let mut out = String::with_capacity(text.len());
-    let mut copied = 0;
-    let mut i = 0;
-    let mut changed = false;
-    while let Some(off) = text[i..].find('&') {
+    let mut out = String::with_capacity(raw.len());
+    let (mut copied, mut i) = (0, 0);
+    while let Some(off) = raw[i..].find('&') {
         let at = i + off;
-        let Some((len, c)) = parse_ref(&text[at..]) else {
+        let Some((len, c)) = parse_ref(&raw[at..]) else {
             i = at + 1;
             continue;
         };
-        let after = bytes.get(at + len).copied().or(if at + len == bytes.len() { next } else { None });
-        let keep = match c {
-            '&' => !amp_literal_in_text(after),
-            // `<` is text only when what follows cannot open a tag.
-            '<' => !after.is_some_and(|n| n.is_ascii_whitespace() || n.is_ascii_digit() || n == b'='),
-            _ => !writable(c, utf8),
-        };
-        if !keep {
-            out.push_str(&text[copied..at]);
+        if shorten(c, &raw.as_bytes()[at + len..]) {
+            out.push_str(&raw[copied..at]);
             out.push(c);
             copied = at + len;
-            changed = true;
         }
         i = at + len;
     }
-    if !changed {
+    if copied == 0 {
         return None;
     }
-    out.push_str(&text[copied..]);
+    out.push_str(&raw[copied..]);
     Some(out)
+}
+
+/// Shortens references in raw text (data state). `next` is the byte that follows `text` in the
+/// document, when known (`Some(b'<')` at the end of a text node). `None` when nothing changes.
+pub fn shorten_in_text(text: &str, next: Option<u8>, utf8: bool) -> Option<String> {
+    replace_refs(text, |c, rest| {
+        let after = rest.first().copied().or(if rest.is_empty() { next } else { None });
+        match c {
+            '&' => amp_literal_in_text(after),
+            // `<` is text only when what follows cannot open a tag.
+            '<' => after.is_some_and(|n| n.is_ascii_whitespace() || n.is_ascii_digit() || n == b'='),
+            _ => writable(c, utf8),
+        }
+    })
 }
 
 /// Shortens references in a raw attribute value (entities still in it). Quotes, `<`, `>` and
@@ -123,39 +126,11 @@ pub fn shorten_in_text(text: &str, next: Option<u8>, utf8: bool) -> Option<Strin
 /// by `=` or an alphanumeric is not one: `?a=1&amp;b=2` → `?a=1&b=2`). `None` when nothing
 /// changes.
 pub fn shorten_in_attribute(value: &str, utf8: bool) -> Option<String> {
-    let bytes = value.as_bytes();
-    if !bytes.contains(&b'&') {
-        return None;
-    }
-    let mut out = String::with_capacity(value.len());
-    let mut copied = 0;
-    let mut i = 0;
-    let mut changed = false;
-    while let Some(off) = value[i..].find('&') {
-        let at = i + off;
-        let Some((len, c)) = parse_ref(&value[at..]) else {
-            i = at + 1;
-            continue;
-        };
-        let rest = &bytes[at + len..];
-        let keep = match c {
-            '&' => !amp_literal_in_attribute(rest),
-            '"' | '\'' | '<' | '>' | '`' | '=' => true,
-            _ => !writable(c, utf8),
-        };
-        if !keep {
-            out.push_str(&value[copied..at]);
-            out.push(c);
-            copied = at + len;
-            changed = true;
-        }
-        i = at + len;
-    }
-    if !changed {
-        return None;
-    }
-    out.push_str(&value[copied..]);
-    Some(out)
+    replace_refs(value, |c, rest| match c {
+        '&' => amp_literal_in_attribute(rest),
+        '"' | '\'' | '<' | '>' | '`' | '=' => false,
+        _ => writable(c, utf8),
+    })
 }
 
 /// Whether `&` followed by `rest` (the rest of an attribute value) is read as a literal `&`:
