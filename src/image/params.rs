@@ -99,6 +99,9 @@ pub struct ImageParams {
     pub quality: Option<u8>,
     /// Output format.
     pub format: FormatRequest,
+    /// `format=baseline-jpeg`: a sequential JPEG, for clients that cannot show a progressive
+    /// one (`jpeg` is progressive, as on Cloudflare).
+    pub baseline_jpeg: bool,
     /// Padding colour (`fit=pad`), RGBA.
     pub background: [u8; 4],
     /// Metadata to keep.
@@ -251,6 +254,7 @@ pub fn parse_with_hints(options: &str, limits: &ImageLimits, hints: &ClientHints
         fit: Fit::default(),
         quality: None,
         format: FormatRequest::default(),
+        baseline_jpeg: false,
         background: [255, 255, 255, 255],
         metadata: Metadata::default(),
         first_frame: false,
@@ -332,6 +336,7 @@ pub fn parse_with_hints(options: &str, limits: &ImageLimits, hints: &ClientHints
                 }
             }
             "format" | "f" => {
+                p.baseline_jpeg = value == "baseline-jpeg";
                 p.format = match value {
                     "auto" => FormatRequest::Auto,
                     "avif" => FormatRequest::Avif,
@@ -455,7 +460,7 @@ pub fn canonical(p: &ImageParams) -> String {
     if let Some(q) = p.quality {
         parts.push(format!("q={q}"));
     }
-    parts.push(format!("f={:?}", p.format).to_ascii_lowercase());
+    parts.push(if p.baseline_jpeg { "f=baseline-jpeg".into() } else { format!("f={:?}", p.format).to_ascii_lowercase() });
     if p.fit == Fit::Pad {
         parts.push(format!("bg={:02x}{:02x}{:02x}{:02x}", p.background[0], p.background[1], p.background[2], p.background[3]));
     }
@@ -503,6 +508,9 @@ mod tests {
         let b = parse(" f=webp , q=75,w=640,fit=cover", &l).unwrap();
         assert_eq!(a, b);
         assert_eq!(canonical(&a), "w=640,fit=cover,q=75,f=webp,meta=none");
+        let (jpeg, baseline) = (parse("w=640,f=jpeg", &l).unwrap(), parse("w=640,format=baseline-jpeg", &l).unwrap());
+        assert!(!jpeg.baseline_jpeg && baseline.baseline_jpeg && baseline.format == FormatRequest::Jpeg);
+        assert_ne!(canonical(&jpeg), canonical(&baseline), "their own cache entries");
         let d = parse("w=640,dpr=2", &l).unwrap();
         assert_eq!(d.width, Some(1280), "dpr multiplies");
         let pad = parse("w=256,fit=pad,background=#0f0", &l).unwrap();

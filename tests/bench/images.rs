@@ -1,6 +1,7 @@
 //! Image benchmark (issue 5): `npm run bench:images` (corpus: tests/bench/image-corpus.sh).
 //!
-//! Per image and format: output bytes, SSIM against the resized reference (the pixels the
+//! First the two JPEG encoders side by side (`IMAGES_JPEG_ONLY=1` stops there). Then per image
+//! and format: output bytes, SSIM against the resized reference (the pixels the
 //! encoders were given), and encode time natively (median of 3). Then the AVIF speed/quality
 //! grid behind the defaults, what `format=auto` saves for a Chrome `Accept`, and peak memory
 //! (VmHWM, peak resident set, of a child process that runs one request) for 12 MP and 14.7 MP
@@ -10,7 +11,7 @@
 
 use edgelayer::image::negotiate::OutputFormat;
 use edgelayer::image::params::{parse, ImageLimits};
-use edgelayer::image::process::{encode, prepare, process, ImageSettings, Outcome};
+use edgelayer::image::process::{encode, prepare, process, ImageSettings, JpegMode, Outcome};
 use image::DynamicImage;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -122,6 +123,56 @@ fn peak_child(file: &str, options: &str) {
     println!("{} {} {} {fmt} {size} {ms}", before, status("VmHWM:"), bytes.len());
 }
 
+/// JPEG bytes, SSIM and time from image's baseline encoder (4:2:2, standard Huffman tables)
+/// and from the pipeline's (`jpeg-encoder`: progressive, optimised tables, 4:2:0), on the same
+/// resized pixels and quality (issue 15).
+fn jpeg_encoders(files: &[PathBuf], settings: &ImageSettings) {
+    println!("## JPEG encoders side by side: image's baseline vs the pipeline's (same pixels, same quality)\n");
+    println!("| width | quality | images | baseline bytes | ours | ours / baseline | baseline SSIM (mean) | ours | baseline ms (total) | ours |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for spec in ["w=384", "w=1200"] {
+        for quality in [80u8, 85] {
+            let (mut n, mut base_bytes, mut our_bytes, mut base_ssim, mut our_ssim, mut base_ms, mut our_ms) = (0, 0, 0, 0.0, 0.0, 0.0, 0.0);
+            for file in files {
+                let source = std::fs::read(file).expect("read");
+                let params = parse(spec, &ImageLimits::default()).expect("params");
+                let Ok(Some(prep)) = prepare(&source, &params, settings) else { continue };
+                if prep.image.color().has_alpha() {
+                    continue;
+                }
+                let rgb = DynamicImage::ImageRgb8(prep.image.to_rgb8());
+                let baseline = || {
+                    let mut out = Vec::new();
+                    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality).encode_image(&rgb).expect("baseline");
+                    out
+                };
+                let base = baseline();
+                let ours = encode(&rgb, OutputFormat::Jpeg, Some(quality), JpegMode::Progressive, settings, None, None).expect("encode");
+                base_ms += median_ms(3, || {
+                    let _ = baseline();
+                });
+                our_ms += median_ms(3, || {
+                    let _ = encode(&rgb, OutputFormat::Jpeg, Some(quality), JpegMode::Progressive, settings, None, None);
+                });
+                base_ssim += decode(&base, OutputFormat::Jpeg).map_or(0.0, |d| ssim(&rgb, &d));
+                our_ssim += decode(&ours, OutputFormat::Jpeg).map_or(0.0, |d| ssim(&rgb, &d));
+                base_bytes += base.len();
+                our_bytes += ours.len();
+                n += 1;
+            }
+            let nf = f64::from(n.max(1));
+            println!(
+                "| {} | {quality} | {n} | {base_bytes} | {our_bytes} | {:.3} | {:.4} | {:.4} | {base_ms:.0} | {our_ms:.0} |",
+                &spec[2..],
+                our_bytes as f64 / base_bytes.max(1) as f64,
+                base_ssim / nf,
+                our_ssim / nf
+            );
+        }
+    }
+    println!();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--peak") {
@@ -130,6 +181,10 @@ fn main() {
     }
     let settings = ImageSettings::default();
     let files = corpus();
+    jpeg_encoders(&files, &settings);
+    if std::env::var("IMAGES_JPEG_ONLY").is_ok() {
+        return;
+    }
 
     println!("## Per image and format (w=1200, scale-down; native, release build)\n");
     println!("| image | source | output | format | bytes | vs source | SSIM | encode ms |");
@@ -151,10 +206,10 @@ fn main() {
             if fmt == OutputFormat::Jpeg && prep.image.color().has_alpha() {
                 continue;
             }
-            let out = encode(&prep.image, fmt, None, &settings, None, None).expect("encode");
+            let out = encode(&prep.image, fmt, None, JpegMode::Progressive, &settings, None, None).expect("encode");
             let runs = if fmt == OutputFormat::Avif { 1 } else { 3 };
             let ms = median_ms(runs, || {
-                let _ = encode(&prep.image, fmt, None, &settings, None, None);
+                let _ = encode(&prep.image, fmt, None, JpegMode::Progressive, &settings, None, None);
             });
             let score = decode(&out, fmt).map_or("n/a".to_owned(), |d| format!("{:.4}", ssim(&prep.image, &d)));
             println!(
@@ -194,7 +249,7 @@ fn main() {
     let jpegs: Vec<(usize, f64)> = preps
         .iter()
         .map(|img| {
-            let j = encode(img, OutputFormat::Jpeg, Some(85), &settings, None, None).expect("jpeg");
+            let j = encode(img, OutputFormat::Jpeg, Some(85), JpegMode::Progressive, &settings, None, None).expect("jpeg");
             (j.len(), decode(&j, OutputFormat::Jpeg).map_or(0.0, |d| ssim(img, &d)))
         })
         .collect();
@@ -205,7 +260,7 @@ fn main() {
             let (mut ratios, mut scores, mut ms) = (Vec::new(), Vec::new(), 0.0);
             for (img, (jlen, _)) in preps.iter().zip(&jpegs) {
                 let t = Instant::now();
-                let a = encode(img, OutputFormat::Avif, None, &s, None, None).expect("avif");
+                let a = encode(img, OutputFormat::Avif, None, JpegMode::Progressive, &s, None, None).expect("avif");
                 ms += t.elapsed().as_secs_f64() * 1000.0;
                 ratios.push(a.len() as f64 / *jlen as f64);
                 if let Some(d) = decode(&a, OutputFormat::Avif) {
