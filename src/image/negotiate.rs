@@ -1,8 +1,8 @@
 //! Output-format negotiation for images from `Accept` (RFC 9110 §12.5.1, q-values).
 //!
-//! The caller encodes the candidates in order and keeps the smallest, never one larger than the
-//! source: the source's own format is always the last candidate (sent as the original bytes when
-//! nothing beats it). WebP is only a candidate for images with alpha: the `image` crate's WebP
+//! The caller encodes the candidates in order until one is smaller than the source, never
+//! serving one larger than the source: the source's own format is always the last candidate
+//! (sent as the original bytes when nothing beats it). WebP is only a candidate for images with alpha: the `image` crate's WebP
 //! encoder is lossless, which loses to JPEG on photos (~13× the bytes).
 
 use super::params::FormatRequest;

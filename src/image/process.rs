@@ -474,6 +474,9 @@ pub fn prepare(source: &[u8], params: &ImageParams, settings: &ImageSettings) ->
     let mut image = normalise(image);
     let colour = super::icc::to_srgb(&mut image, icc.as_deref());
     let (image, src_dims) = apply_operations(image, params)?;
+    // Padding with an opaque colour leaves an alpha channel with nothing in it: drop it, so the
+    // image qualifies for JPEG.
+    let image = normalise(image);
     let exif = match params.metadata {
         Metadata::None => None,
         Metadata::Copyright => exif.as_deref().and_then(|e| exif::keep(e, exif::COPYRIGHT_TAGS)),
@@ -551,14 +554,21 @@ pub fn process(source: &[u8], params: &ImageParams, accept: &str, settings: &Ima
     // GIFs are read by every client.
     let original_ok = probe.format == ImageFormat::Gif || negotiate::accepts_as_original(accept, src_fmt);
 
+    // Most preferred first, and the first that beats the source wins: the "never larger" check
+    // needs only the source's size, so the other candidates are not encoded (each AVIF or JPEG
+    // encode is most of a miss's time). Without a usable original the first one wins outright.
     let mut best: Option<(Vec<u8>, OutputFormat)> = None;
     let mut tried = Vec::new();
+    let jpeg = if params.baseline_jpeg { JpegMode::Baseline } else { JpegMode::Progressive };
     for format in formats {
-        let jpeg = if params.baseline_jpeg { JpegMode::Baseline } else { JpegMode::Progressive };
         let bytes = encode(&image, format, params.quality, jpeg, settings, None, exif.as_deref())?;
         tried.push(Tried { format, bytes: bytes.len() });
+        let wins = !original_ok || bytes.len() < source.len();
         if best.as_ref().is_none_or(|(b, _)| bytes.len() < b.len()) {
             best = Some((bytes, format));
+        }
+        if wins {
+            break;
         }
     }
     let Some((bytes, format)) = best else { return Ok(Outcome::Original { reason: "no candidate", tried }) };
@@ -600,6 +610,23 @@ mod tests {
         }
         let grey = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(8, 8, image::Luma([90])));
         assert!(image::load_from_memory(&encode(&grey, OutputFormat::Jpeg, None, JpegMode::Progressive, &settings, None, None).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn the_first_candidate_that_beats_the_source_is_the_only_one_encoded() {
+        let settings = ImageSettings::default();
+        let params = crate::image::params::parse("", &crate::image::params::ImageLimits::default()).unwrap();
+        let formats = |outcome: Outcome| match outcome {
+            Outcome::Encoded { tried, .. } | Outcome::Original { tried, .. } => tried.iter().map(|t| t.format).collect::<Vec<_>>(),
+        };
+        let photo = include_bytes!("../../assets/site/img/coffee.jpg");
+        assert_eq!(formats(process(photo, &params, "image/avif,image/webp,*/*", &settings).unwrap()), [OutputFormat::Avif], "AVIF beat the source: no JPEG encoded");
+        // A flat pattern: a small PNG that AVIF does not beat, so the next candidate is tried.
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(96, 64, |x, y| image::Rgb([(x / 16 * 40) as u8, (y / 16 * 60) as u8, 90])));
+        let png = encode(&img, OutputFormat::Png, None, JpegMode::Progressive, &settings, None, None).unwrap();
+        let outcome = process(&png, &params, "image/avif,image/webp,*/*", &settings).unwrap();
+        assert!(matches!(outcome, Outcome::Original { .. }), "{outcome:?}");
+        assert_eq!(formats(outcome), [OutputFormat::Avif, OutputFormat::Png]);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Image benchmark (issue 5): `npm run bench:images` (corpus: tests/bench/image-corpus.sh).
 //!
-//! First the two JPEG encoders side by side (`IMAGES_JPEG_ONLY=1` stops there). Then per image
+//! First issue 15's tables: the two JPEG encoders side by side, and `format=auto` encoding
+//! only the first candidate that beats the source against every candidate (`IMAGES_QUICK=1`
+//! stops there). Then per image
 //! and format: output bytes, SSIM against the resized reference (the pixels the
 //! encoders were given), and encode time natively (median of 3). Then the AVIF speed/quality
 //! grid behind the defaults, what `format=auto` saves for a Chrome `Accept`, and peak memory
@@ -9,7 +11,8 @@
 //! is decoded for scoring with Debian's `avifdec` (libavif-bin) when present.
 #![allow(clippy::unwrap_used)] // test and bench code: a failed unwrap is a failed run
 
-use edgelayer::image::negotiate::OutputFormat;
+use edgelayer::image::negotiate::{candidates, OutputFormat};
+use edgelayer::image::params::FormatRequest;
 use edgelayer::image::params::{parse, ImageLimits};
 use edgelayer::image::process::{encode, prepare, process, ImageSettings, JpegMode, Outcome};
 use image::DynamicImage;
@@ -173,6 +176,64 @@ fn jpeg_encoders(files: &[PathBuf], settings: &ImageSettings) {
     println!();
 }
 
+/// `format=auto` with Chrome's `Accept` at w=384 (the issue's test): the pipeline (the first
+/// candidate that beats the source wins) next to the rule it replaced (encode every candidate,
+/// keep the smallest), bytes served and time, over every still image.
+fn first_winner_vs_smallest(files: &[PathBuf], settings: &ImageSettings) {
+    println!("## format=auto, w=384, Chrome's Accept: first candidate that beats the source vs every candidate encoded (ms include decode and resize)\n");
+    println!("| image | served now | bytes | ms | every candidate: served | bytes | ms |");
+    println!("|---|---|---:|---:|---|---:|---:|");
+    let params = parse("w=384", &ImageLimits::default()).expect("params");
+    let (mut now_total, mut old_total, mut now_ms, mut old_ms) = (0, 0, 0.0, 0.0);
+    for file in files {
+        let source = std::fs::read(file).expect("read");
+        if !matches!(prepare(&source, &params, settings), Ok(Some(_))) {
+            continue; // animations and what does not decode
+        }
+        let t = Instant::now();
+        let Ok(now) = process(&source, &params, CHROME, settings) else { continue };
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        let (now_fmt, now_len) = match &now {
+            Outcome::Encoded { format, bytes, .. } => (format!("{format:?}"), bytes.len()),
+            Outcome::Original { .. } => ("original".to_owned(), source.len()),
+        };
+        let t = Instant::now();
+        let Ok(Some(prep)) = prepare(&source, &params, settings) else { continue }; // timed like process's
+        let has_alpha = prep.image.color().has_alpha();
+        let src_fmt = match image::guess_format(&source) {
+            Ok(image::ImageFormat::Png) => OutputFormat::Png,
+            Ok(image::ImageFormat::Gif) => OutputFormat::Gif,
+            Ok(image::ImageFormat::WebP) => OutputFormat::Webp,
+            _ => OutputFormat::Jpeg,
+        };
+        let mut smallest: Option<(OutputFormat, usize)> = None;
+        for fmt in candidates(FormatRequest::Auto, CHROME, src_fmt, has_alpha) {
+            if fmt == OutputFormat::Avif && prep.image.width().max(prep.image.height()) > settings.avif_max_side {
+                continue;
+            }
+            let len = encode(&prep.image, fmt, None, JpegMode::Progressive, settings, None, None).map_or(usize::MAX, |b| b.len());
+            if smallest.is_none_or(|(_, s)| len < s) {
+                smallest = Some((fmt, len));
+            }
+        }
+        let old = t.elapsed().as_secs_f64() * 1000.0;
+        let (old_fmt, old_len) = match smallest {
+            Some((f, len)) if len < source.len() => (format!("{f:?}"), len),
+            _ => ("original".to_owned(), source.len()),
+        };
+        println!("| {} | {now_fmt} | {now_len} | {ms:.0} | {old_fmt} | {old_len} | {old:.0} |", name(file));
+        now_total += now_len;
+        old_total += old_len;
+        now_ms += ms;
+        old_ms += old;
+    }
+    println!(
+        "| **total** | | {now_total} | {now_ms:.0} | | {old_total} | {old_ms:.0} |\n\nbytes {:.3}× and time {:.2}× the every-candidate rule's\n",
+        now_total as f64 / old_total.max(1) as f64,
+        now_ms / old_ms.max(1e-9)
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--peak") {
@@ -182,7 +243,8 @@ fn main() {
     let settings = ImageSettings::default();
     let files = corpus();
     jpeg_encoders(&files, &settings);
-    if std::env::var("IMAGES_JPEG_ONLY").is_ok() {
+    first_winner_vs_smallest(&files, &settings);
+    if std::env::var("IMAGES_QUICK").is_ok() {
         return;
     }
 
