@@ -38,10 +38,9 @@ pub mod page_facts;
 pub mod refs;
 pub mod tags;
 
-use lol_html::html_content::TextType;
 use flow::{Flow, StartTag};
-use lol_html::html_content::ContentType;
-use lol_html::{doc_comments, doc_text, element, end_tag, text, HtmlRewriter, MemorySettings, Settings};
+use lol_html::html_content::{ContentType, TextType};
+use lol_html::{bail_out, doc_comments, doc_text, element, end_tag, text, HtmlRewriter, MemorySettings, Settings};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -438,6 +437,13 @@ impl Minifier {
         for h in document_handlers {
             settings = settings.append_document_content_handler(h);
         }
+        // At a bail-out, what the minifier held back (a pending tag, blank text, a cut
+        // reference) goes out where it belongs: before lol_html's raw flush of the rest.
+        let f = flow.clone();
+        settings = settings.append_bail_out_handler(bail_out!(move |_, bail_out| {
+            let held = f.borrow_mut().release_all();
+            bail_out.append(&held, ContentType::Html);
+        }));
         Self { rewriter: Some(HtmlRewriter::new(settings, write)), sink, flow, passthrough: false }
     }
 
@@ -450,8 +456,9 @@ impl Minifier {
         }
         if let Some(r) = self.rewriter.as_mut() {
             if r.write(chunk).is_err() {
-                // Graceful bail-out flushed every byte received so far, unmodified (after any
-                // pending tag, through the same sink); what the minifier held back follows.
+                // Graceful bail-out flushed every byte received so far, unmodified, after what
+                // the minifier held back (the bail-out handler). An error that is not a bail-out
+                // leaves the held bytes here.
                 self.rewriter = None;
                 self.passthrough = true;
                 self.write_out(|flow| flow.release_all());
@@ -706,12 +713,12 @@ mod tests {
     #[test]
     fn bails_out_without_losing_bytes() {
         let mut page = String::from("<p>a   b</p><!--");
-        page.push_str(&"c".repeat(4096));
+        page.push_str(&"c".repeat(1100));
         page.push_str("--><p>x   y</p>");
         let out = minify(page.as_bytes(), MinifyOptions::new().with_max_memory(1024));
         let out = String::from_utf8(out).unwrap();
         assert!(out.ends_with("--><p>x   y</p>"), "the rest passes through unmodified: {}", &out[out.len() - 20..]);
-        assert!(out.contains(&"c".repeat(4096)), "nothing lost");
+        assert!(out.contains(&"c".repeat(1100)), "nothing lost");
     }
 
     /// Text as the collapser meets it: words, ASCII whitespace of every kind, and a non-ASCII
