@@ -15,6 +15,11 @@ use super::{collapse_whitespace, is_ascii_ws, refs, tags, MinifyOptions};
 use std::borrow::Cow;
 use std::rc::Rc;
 
+/// Deeper than any real page nests. Past it the minifier stops following the structure
+/// (`Flow::lost`): the checks that walk the open elements would make a hostile page of
+/// 100,000 nested `<div>`s cost quadratic time.
+const MAX_TRACKED_DEPTH: usize = 256;
+
 /// Elements whose content is never rewritten (whitespace is significant or the text is raw).
 const PRESERVING: &[&str] = &["pre", "textarea", "code", "listing", "xmp", "plaintext"];
 
@@ -89,6 +94,9 @@ pub(super) struct Flow {
     foreign_depth: u32,
     /// An element was opened (blank text at the top level is no longer before the document).
     seen_element: bool,
+    /// The document nested deeper than [`MAX_TRACKED_DEPTH`]: no end tag is left out and no
+    /// blank text dropped from then on, and comments stay.
+    lost: bool,
     /// A body was opened (or implied): blank text outside it goes into it.
     body_seen: bool,
     /// Nothing came yet after a `<pre>` or `<listing>` start tag.
@@ -131,6 +139,9 @@ impl Flow {
 
     /// Whether blank text here is never rendered ([`tags::whitespace_ignorable_in`]).
     fn blank_text_ignorable(&self) -> bool {
+        if self.lost {
+            return false;
+        }
         if self.stack.last().is_some_and(|o| !o.clean) {
             return false; // something inside it made the parser close it, or closed on its own
         }
@@ -157,7 +168,8 @@ impl Flow {
                 self.pending = None;
             }
         }
-        let opened = tags::opened_by_parser(name, &self.stack, self.seen_element, self.body_seen);
+        self.lost |= self.stack.len() >= MAX_TRACKED_DEPTH;
+        let opened = self.lost || tags::opened_by_parser(name, &self.stack, self.seen_element, self.body_seen);
         if opened || matches!(self.parent(), None | Some("html" | "head")) {
             // Blank text held before a tag the parser skips joins the text after it, except
             // outside the body, where the parser drops it or keeps it apart.
@@ -169,11 +181,11 @@ impl Flow {
         self.seen_element = true;
         self.body_seen |= name == "body";
         let top = self.parent().unwrap_or_default();
-        let fostered = tags::fostered(top, name);
+        let fostered = !self.lost && tags::fostered(top, name);
         // An element still open here that this start tag closes (`<li>` an open li), and
         // everything inside it: their own end tags, if they come, imply nothing.
         let closes_p = tags::closes_p(name);
-        let closed = tags::may_close_open_elements(name)
+        let closed = (!self.lost && tags::may_close_open_elements(name))
             .then(|| {
                 (0..self.stack.len()).find(|&i| {
                     let (o, parent) = (&self.stack[i], i.checked_sub(1).map(|p| &*self.stack[p].name));
@@ -201,7 +213,7 @@ impl Flow {
         let id = self.next_id;
         self.next_id += 1;
         let shared: Rc<str> = Rc::from(name);
-        self.stack.push(Open { name: shared.clone(), id, clean: opened, opened });
+        self.stack.push(Open { name: shared.clone(), id, clean: opened && !self.lost, opened });
         self.preserve_depth += u32::from(preserves);
         self.foreign_depth += u32::from(enters_foreign);
         // Foreign elements have no implied end tags.
@@ -256,7 +268,7 @@ impl Flow {
                 parent.clean = false;
             }
         }
-        if *optional && clean && self.pending.is_none() {
+        if *optional && clean && !self.lost && self.pending.is_none() {
             self.pending = Some(Pending::End(name.clone()));
             return true;
         }
@@ -281,8 +293,9 @@ impl Flow {
         // text after it from being first. In a table outside its cells, text before and after
         // a comment is fostered apart or kept in the table; without the comment the two
         // would join.
-        let in_table = self.stack.iter().rev().map(|o| &*o.name).find(|n| matches!(*n, "table" | "tbody" | "thead" | "tfoot" | "tr" | "td" | "th" | "caption")).is_some_and(|n| !matches!(n, "td" | "th" | "caption"));
-        if removable && !self.pre_start && !in_table && self.foreign_depth == 0 {
+        let in_table = !self.lost
+            && self.stack.iter().rev().map(|o| &*o.name).find(|n| matches!(*n, "table" | "tbody" | "thead" | "tfoot" | "tr" | "td" | "th" | "caption")).is_some_and(|n| !matches!(n, "td" | "th" | "caption"));
+        if removable && !self.lost && !self.pre_start && !in_table && self.foreign_depth == 0 {
             return true;
         }
         self.tag_seen(); // a node of its own between texts

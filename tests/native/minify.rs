@@ -62,6 +62,20 @@ fn no_page_leaves_larger_than_it_came_with_its_nonces() {
 }
 
 #[test]
+fn pages_nested_deeper_than_any_real_one_keep_their_tree() {
+    // Past the tracked depth the minifier stops following the structure (so a hostile page of
+    // 100,000 nested elements costs linear time, not quadratic; 150 repeats (300 to 450 levels) show it here, a depth
+    // html5ever can still check): what it still does keeps the
+    // tree, and the whitespace and comments it can judge without the structure still go.
+    for unit in ["<div>\n  <p>a   b", "<ul><li>x</li>\n<li>", "<table><tr><td>1</td>\n<td>", "<span><!-- c --><b>"] {
+        let page = format!("<!doctype html>{}", unit.repeat(150));
+        let min = minify(page.as_bytes(), MinifyOptions::new());
+        assert_eq!(tree(page.as_bytes()), tree(&min), "{unit}");
+        assert!(min.len() < page.len() || !unit.contains("  "), "{unit}: {} -> {}", page.len(), min.len());
+    }
+}
+
+#[test]
 fn random_chunking_gives_the_same_tree_and_bytes() {
     let base_seed: u64 = std::env::var("CHUNK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
