@@ -56,6 +56,16 @@ pub enum Flip {
     Both,
 }
 
+/// How a JPEG is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JpegMode {
+    /// Progressive (the default, as Cloudflare's `format=jpeg`).
+    #[default]
+    Progressive,
+    /// Sequential, for clients that cannot show progressive JPEGs (`format=baseline-jpeg`).
+    Baseline,
+}
+
 /// Requested output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FormatRequest {
@@ -99,9 +109,8 @@ pub struct ImageParams {
     pub quality: Option<u8>,
     /// Output format.
     pub format: FormatRequest,
-    /// `format=baseline-jpeg`: a sequential JPEG, for clients that cannot show a progressive
-    /// one (`jpeg` is progressive, as on Cloudflare).
-    pub baseline_jpeg: bool,
+    /// How a JPEG is written: `format=baseline-jpeg` asks for a sequential one.
+    pub jpeg: JpegMode,
     /// Padding colour (`fit=pad`), RGBA.
     pub background: [u8; 4],
     /// Metadata to keep.
@@ -254,7 +263,7 @@ pub fn parse_with_hints(options: &str, limits: &ImageLimits, hints: &ClientHints
         fit: Fit::default(),
         quality: None,
         format: FormatRequest::default(),
-        baseline_jpeg: false,
+        jpeg: JpegMode::default(),
         background: [255, 255, 255, 255],
         metadata: Metadata::default(),
         first_frame: false,
@@ -336,7 +345,7 @@ pub fn parse_with_hints(options: &str, limits: &ImageLimits, hints: &ClientHints
                 }
             }
             "format" | "f" => {
-                p.baseline_jpeg = value == "baseline-jpeg";
+                p.jpeg = if value == "baseline-jpeg" { JpegMode::Baseline } else { JpegMode::Progressive };
                 p.format = match value {
                     "auto" => FormatRequest::Auto,
                     "avif" => FormatRequest::Avif,
@@ -460,7 +469,7 @@ pub fn canonical(p: &ImageParams) -> String {
     if let Some(q) = p.quality {
         parts.push(format!("q={q}"));
     }
-    parts.push(if p.baseline_jpeg { "f=baseline-jpeg".into() } else { format!("f={:?}", p.format).to_ascii_lowercase() });
+    parts.push(if p.jpeg == JpegMode::Baseline { "f=baseline-jpeg".into() } else { format!("f={:?}", p.format).to_ascii_lowercase() });
     if p.fit == Fit::Pad {
         parts.push(format!("bg={:02x}{:02x}{:02x}{:02x}", p.background[0], p.background[1], p.background[2], p.background[3]));
     }
@@ -509,7 +518,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(canonical(&a), "w=640,fit=cover,q=75,f=webp,meta=none");
         let (jpeg, baseline) = (parse("w=640,f=jpeg", &l).unwrap(), parse("w=640,format=baseline-jpeg", &l).unwrap());
-        assert!(!jpeg.baseline_jpeg && baseline.baseline_jpeg && baseline.format == FormatRequest::Jpeg);
+        assert!(jpeg.jpeg == JpegMode::Progressive && baseline.jpeg == JpegMode::Baseline && baseline.format == FormatRequest::Jpeg);
         assert_ne!(canonical(&jpeg), canonical(&baseline), "their own cache entries");
         let d = parse("w=640,dpr=2", &l).unwrap();
         assert_eq!(d.width, Some(1280), "dpr multiplies");

@@ -6,6 +6,7 @@
 use super::exif;
 use super::geometry::{self, Geometry};
 use super::negotiate::{self, OutputFormat};
+pub use super::params::JpegMode;
 use super::params::{Fit, Flip, Gravity, ImageParams, Metadata};
 use image::codecs::avif::AvifEncoder;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
@@ -289,16 +290,6 @@ fn resize(image: DynamicImage, plan: &mut Geometry, params: &ImageParams) -> Res
     Ok(out)
 }
 
-/// How a JPEG is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum JpegMode {
-    /// Progressive (the default, as Cloudflare's `format=jpeg`).
-    #[default]
-    Progressive,
-    /// Sequential, for clients that cannot show progressive JPEGs (`format=baseline-jpeg`).
-    Baseline,
-}
-
 /// Encodes `image` as `format` (`quality` on the JPEG scale; `None`: the settings' default;
 /// `jpeg`: how a JPEG is written). `icc` and `exif` go along where the format carries them.
 pub fn encode(image: &DynamicImage, format: OutputFormat, quality: Option<u8>, jpeg: JpegMode, settings: &ImageSettings, icc: Option<&[u8]>, exif: Option<&[u8]>) -> Result<Vec<u8>, ImageError> {
@@ -559,9 +550,8 @@ pub fn process(source: &[u8], params: &ImageParams, accept: &str, settings: &Ima
     // encode is most of a miss's time). Without a usable original the first one wins outright.
     let mut best: Option<(Vec<u8>, OutputFormat)> = None;
     let mut tried = Vec::new();
-    let jpeg = if params.baseline_jpeg { JpegMode::Baseline } else { JpegMode::Progressive };
     for format in formats {
-        let bytes = encode(&image, format, params.quality, jpeg, settings, None, exif.as_deref())?;
+        let bytes = encode(&image, format, params.quality, params.jpeg, settings, None, exif.as_deref())?;
         tried.push(Tried { format, bytes: bytes.len() });
         let wins = !original_ok || bytes.len() < source.len();
         if best.as_ref().is_none_or(|(b, _)| bytes.len() < b.len()) {
