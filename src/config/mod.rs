@@ -667,9 +667,9 @@ mod tests {
 
     #[test]
     fn image_settings_validate() {
-        let cfg = EdgeConfig::from_vars(None, Some(serde_json::json!({ "images": { "widths": [320, 640], "avif_speed": 8, "onerror": "original" } }))).unwrap();
+        let cfg = EdgeConfig::from_vars(None, Some(serde_json::json!({ "images": { "widths": [320, 640], "avif_speed": 6, "onerror": "original" } }))).unwrap();
         assert_eq!(cfg.images.limits.widths, [320, 640]);
-        assert_eq!(cfg.images.settings.avif_speed, 8);
+        assert_eq!(cfg.images.settings.avif_speed, 6);
         assert!(cfg.images.onerror_original);
         for (bad, field) in [
             (serde_json::json!({ "widths": [] }), "images.widths"),

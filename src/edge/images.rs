@@ -142,6 +142,7 @@ async fn variant(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &Ima
         Err(e) if original => process::describe_error(e, &source_type, source_bytes.len(), ms),
         Err(e) => return Err(EdgeError::with_status(e.status(), e.to_string()).into()),
     };
+    let note = format!("{note} mem_mib={}", wasm_memory_mib());
     let source_media = headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let source_len = source_bytes.len() as u64;
     let (body, media, encoded) = match outcome {
@@ -153,6 +154,19 @@ async fn variant(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &Ima
     }
     serve::output_headers(&mut headers, &body, media, encoded, &note);
     Ok(store_and_answer(config, inc, rule, req, key, headers, body, shared, guard))
+}
+
+/// The isolate's wasm memory in MiB: the high-water mark of every request so far (wasm memory
+/// only grows), so in a fresh isolate it is what this request needed. Part of the 128 MB limit.
+fn wasm_memory_mib() -> usize {
+    #[cfg(target_arch = "wasm32")]
+    {
+        core::arch::wasm32::memory_size(0) * 65536 >> 20
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0
+    }
 }
 
 /// Plans the made variant like any origin answer, stores it in the background when allowed,

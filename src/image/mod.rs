@@ -2,9 +2,10 @@
 //! `images = "auto"`): the URL grammar and its abuse guards ([`params`]), signed URLs
 //! ([`sign`]), output geometry ([`geometry`]), `Accept` negotiation ([`negotiate`]) and the
 //! decode → resize → encode pipeline that never returns more bytes than the source
-//! ([`process`]). Pure: the Worker glue fetches the source and caches the variant.
+//! ([`process`]), with AVIF written by [`avif`]. Pure: the Worker glue fetches the source and caches the variant.
 
 pub mod animation;
+pub mod avif;
 pub mod colour;
 pub mod exif;
 pub mod geometry;

@@ -8,7 +8,6 @@ use super::geometry::{self, Geometry};
 use super::negotiate::{self, OutputFormat};
 pub use super::params::JpegMode;
 use super::params::{Fit, Flip, Gravity, ImageParams, Metadata};
-use image::codecs::avif::AvifEncoder;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::codecs::webp::WebPEncoder;
 use image::{AnimationDecoder, DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits, RgbaImage};
@@ -29,8 +28,9 @@ pub struct ImageSettings {
     /// AVIF quality when the URL sets none (default 70: about 0.4× the bytes of JPEG q85 on
     /// our photo set; see [`avif_quality_for`]).
     pub avif_quality: u8,
-    /// AVIF encoder speed 1..=10 (default 10: the only speed affordable per request in a
-    /// Worker; output is cached per variant).
+    /// AVIF encoder speed 1..=10 (default 8: with 4:2:0 chroma and the still-image settings
+    /// in [`super::avif`], about the time speed 10 took through ravif, for 0.82× the bytes at
+    /// the same SSIM; see BENCHMARKS.md, "Images").
     pub avif_speed: u8,
     /// AVIF is only tried when neither output side exceeds this (default 1200, Cloudflare's cap).
     pub avif_max_side: u32,
@@ -43,7 +43,7 @@ pub struct ImageSettings {
 
 impl Default for ImageSettings {
     fn default() -> Self {
-        Self { max_source_bytes: 16 << 20, max_source_pixels: 12_600_000, jpeg_quality: 85, avif_quality: 70, avif_speed: 10, avif_max_side: 1200, max_animation_frames: 300, max_animation_pixels: 50_000_000 }
+        Self { max_source_bytes: 16 << 20, max_source_pixels: 12_600_000, jpeg_quality: 85, avif_quality: 70, avif_speed: 8, avif_max_side: 1200, max_animation_frames: 300, max_animation_pixels: 50_000_000 }
     }
 }
 
@@ -331,20 +331,8 @@ pub fn encode(image: &DynamicImage, format: OutputFormat, quality: Option<u8>, j
             enc.write_image(image.as_bytes(), w, h, image.color().into()).map_err(err)?;
         }
         OutputFormat::Avif => {
-            let converted;
-            let img = match image {
-                DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => image,
-                i => {
-                    converted = if i.color().has_alpha() { DynamicImage::ImageRgba8(i.to_rgba8()) } else { DynamicImage::ImageRgb8(i.to_rgb8()) };
-                    &converted
-                }
-            };
             let q = quality.map_or(settings.avif_quality, avif_quality_for);
-            let mut enc = AvifEncoder::new_with_speed_quality(&mut out, settings.avif_speed, q).with_num_threads(Some(1));
-            if let Some(e) = exif {
-                let _ = enc.set_exif_metadata(e.to_vec());
-            }
-            enc.write_image(img.as_bytes(), w, h, img.color().into()).map_err(err)?;
+            out = super::avif::encode(image, q, settings.avif_speed, exif).map_err(ImageError::Encode)?;
         }
     }
     Ok(out)

@@ -9,17 +9,27 @@
 # Also installs Debian's libavif-bin (avifdec) when root, so the benchmark can score AVIF output.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Pillow makes the derived files: the bench's venv (.ci/bench) when given, else the system's.
+py=${EDGELAYER_PILLOW_PY:-python3}
 out=target/corpus/images
 mkdir -p "$out"
 # An animated GIF, 60 frames of 800x533 (25.6 MP in all, under the 50 MP guard), turned from
 # assets/site/img/coffee.jpg: the frame-by-frame resize timing (needs Pillow).
-[ -f "$out/animated-60.gif" ] || python3 -c "
+[ -f "$out/animated-60.gif" ] || "$py" -c "
 from PIL import Image
 src = Image.open('assets/site/img/coffee.jpg').resize((800, 533))
 frames = [src.rotate(a * 6).convert('P') for a in range(60)]
 frames[0].save('$out/animated-60.gif', save_all=True, append_images=frames[1:], duration=50, loop=0)
 " || echo "image corpus: no Pillow, skipping animated-60.gif"
-[ -f "$out/.done" ] && { echo "image corpus: $(ls "$out" | wc -l) files in $out"; exit 0; }
+# A 12 MP (4000x3000) baseline JPEG cut from Flow, q90: the issue's 12 MP case.
+twelve() {
+  [ -f "$out/twelve-mp.jpg" ] || "$py" -c "
+from PIL import Image
+im = Image.open('$out/flow-14mp.jpg').crop((0, 0, 4000, 2880)).resize((4000, 3000))
+im.save('$out/twelve-mp.jpg', quality=90)
+" || echo "image corpus: no Pillow, skipping twelve-mp.jpg"
+}
+[ -f "$out/.done" ] && { twelve; echo "image corpus: $(ls "$out" | wc -l) files in $out"; exit 0; }
 work=target/corpus/image-src
 mkdir -p "$work" "$out"
 if ! command -v avifdec >/dev/null && [ "$(id -u)" = 0 ]; then
@@ -39,7 +49,8 @@ cp "$w/Flow/contents/images/5120x2880.jpg" "$out/flow-14mp.jpg"
 cp "$work/skimage-wheel/skimage/data/astronaut.png" "$out/astronaut.png"
 cp "$work/skimage-wheel/skimage/data/logo.png" "$out/logo.png"
 # A progressive 12 MP (4000x3000) JPEG cut from Flow, for the memory figure (needs Pillow).
-python3 -c "
+twelve
+"$py" -c "
 from PIL import Image
 im = Image.open('$out/flow-14mp.jpg').crop((0, 0, 4000, 2880)).resize((4000, 3000))
 im.save('$out/progressive-12mp.jpg', quality=90, progressive=True)

@@ -234,10 +234,137 @@ fn first_winner_vs_smallest(files: &[PathBuf], settings: &ImageSettings) {
     );
 }
 
+/// The source decoded upright (EXIF orientation applied), for the scoring reference.
+fn upright(path: &str) -> DynamicImage {
+    let mut decoder = image::ImageReader::open(path).expect("open").with_guessed_format().expect("format").into_decoder().expect("decoder");
+    let orientation = image::ImageDecoder::orientation(&mut decoder).expect("orientation");
+    let mut img = DynamicImage::from_decoder(decoder).expect("decode");
+    img.apply_orientation(orientation);
+    img
+}
+
+/// `--score`: the side-by-side run's outputs (target/image-outputs, written by
+/// images-worker.mjs) scored against one reference per output size: the source resized with
+/// the `image` crate's own float Lanczos3, which neither server uses. Prints bytes and SSIM
+/// per request, then per options and `Accept` and in all: the bytes ratio, mean and min SSIM.
+fn score() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/image-outputs");
+    let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else {
+        println!("(no target/image-outputs/manifest.json: node tests/bench/images-worker.mjs writes it)");
+        return;
+    };
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest");
+    let format_of = |t: &str| match t {
+        "image/avif" => OutputFormat::Avif,
+        "image/webp" => OutputFormat::Webp,
+        "image/png" => OutputFormat::Png,
+        "image/gif" => OutputFormat::Gif,
+        _ => OutputFormat::Jpeg,
+    };
+    println!("\n## Side by side with the Pillow peer: bytes and SSIM (luma, against the source resized by image's float Lanczos3)\n");
+    println!("| image | options | Accept | edge | bytes | SSIM | Pillow | bytes | SSIM |");
+    println!("|---|---|---|---|---:|---:|---|---:|---:|");
+    let mut groups: Vec<(String, Vec<(usize, f64, usize, f64)>)> = Vec::new();
+    let mut sources: std::collections::HashMap<String, DynamicImage> = std::collections::HashMap::new();
+    for entry in manifest.as_array().into_iter().flatten() {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        let source = text(&entry["source"]);
+        let src = sources.entry(source.clone()).or_insert_with(|| upright(&source)).clone();
+        let mut scored = Vec::new();
+        for side in ["edge", "pillow"] {
+            let s = &entry[side];
+            let bytes = std::fs::read(dir.join(text(&s["file"]))).expect("output");
+            let out = decode(&bytes, format_of(&text(&s["type"])));
+            let score = out.map_or(f64::NAN, |o| {
+                let reference = src.resize_exact(o.width(), o.height(), image::imageops::FilterType::Lanczos3);
+                ssim(&reference, &o)
+            });
+            scored.push((text(&s["type"]), bytes.len(), score));
+        }
+        let (options, accept) = (text(&entry["options"]), text(&entry["accept"]));
+        println!(
+            "| {} | {options} | {accept} | {} | {} | {:.4} | {} | {} | {:.4} |",
+            name(Path::new(&source)),
+            scored[0].0.trim_start_matches("image/"),
+            scored[0].1,
+            scored[0].2,
+            scored[1].0.trim_start_matches("image/"),
+            scored[1].1,
+            scored[1].2
+        );
+        let key = format!("{options}, {accept}");
+        let row = (scored[0].1, scored[0].2, scored[1].1, scored[1].2);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, rows)) => rows.push(row),
+            None => groups.push((key, vec![row])),
+        }
+    }
+    println!("\n| options, Accept | requests | edge bytes | Pillow bytes | ratio | edge SSIM mean | min | Pillow SSIM mean | min |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let all: Vec<_> = groups.iter().flat_map(|(_, r)| r.iter().copied()).collect();
+    for (key, rows) in groups.iter().chain(std::iter::once(&("**all**".to_owned(), all))) {
+        let sum = |f: fn(&(usize, f64, usize, f64)) -> f64| rows.iter().map(f).sum::<f64>();
+        let min = |f: fn(&(usize, f64, usize, f64)) -> f64| rows.iter().map(f).fold(f64::INFINITY, f64::min);
+        let n = rows.len().max(1) as f64;
+        let (eb, pb) = (sum(|r| r.0 as f64), sum(|r| r.2 as f64));
+        println!("| {key} | {} | {eb:.0} | {pb:.0} | **{:.3}** | {:.4} | {:.4} | {:.4} | {:.4} |", rows.len(), eb / pb.max(1.0), sum(|r| r.1) / n, min(|r| r.1), sum(|r| r.3) / n, min(|r| r.3));
+    }
+}
+
+/// The rate-distortion curves behind the default qualities (issue 15): for each encoder and
+/// quality, total bytes and mean and min SSIM over the still images at the side-by-side run's
+/// widths, scored like `--score` (against image's float Lanczos3 resize of the source), so the
+/// rows can be read against the Pillow peer's totals there.
+fn rd_curves(files: &[PathBuf], settings: &ImageSettings) {
+    println!("## Rate-distortion: bytes and SSIM per encoder quality (URL quality scale; reference as in the side-by-side table)\n");
+    println!("| width | format | quality | images | bytes | SSIM mean | min | encode ms (total) |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    for width in [384u32, 1200] {
+        let params = parse(&format!("width={width}"), &ImageLimits::default()).expect("params");
+        let mut prepared = Vec::new();
+        for file in files {
+            let Ok(source) = std::fs::read(file) else { continue };
+            let Ok(Some(prep)) = prepare(&source, &params, settings) else { continue };
+            let reference = upright(&file.to_string_lossy()).resize_exact(prep.image.width(), prep.image.height(), image::imageops::FilterType::Lanczos3);
+            prepared.push((prep.image, reference));
+        }
+        let grid: &[(OutputFormat, &[u8])] = &[(OutputFormat::Avif, &[60, 70, 75, 80, 85, 90]), (OutputFormat::Jpeg, &[70, 75, 80, 85])];
+        for &(format, qualities) in grid {
+            for &quality in qualities {
+                let (mut bytes, mut scores, mut ms) = (0, Vec::new(), 0.0);
+                for (img, reference) in &prepared {
+                    if format == OutputFormat::Jpeg && img.color().has_alpha() {
+                        continue;
+                    }
+                    let t = Instant::now();
+                    let out = encode(img, format, Some(quality), JpegMode::Progressive, settings, None, None).expect("encode");
+                    ms += t.elapsed().as_secs_f64() * 1000.0;
+                    bytes += out.len();
+                    if let Some(d) = decode(&out, format) {
+                        scores.push(ssim(reference, &d));
+                    }
+                }
+                let mean = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
+                let min = scores.iter().copied().fold(f64::INFINITY, f64::min);
+                println!("| {width} | {format:?} | {quality} | {} | {bytes} | {mean:.4} | {min:.4} | {ms:.0} |", scores.len());
+            }
+        }
+    }
+    println!();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--peak") {
         peak_child(&args[i + 1], &args[i + 2]);
+        return;
+    }
+    if args.iter().any(|a| a == "--score") {
+        score();
+        return;
+    }
+    if args.iter().any(|a| a == "--rd") {
+        rd_curves(&corpus(), &ImageSettings::default());
         return;
     }
     let settings = ImageSettings::default();

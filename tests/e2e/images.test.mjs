@@ -31,7 +31,7 @@ test('resizes, serves AVIF to browsers that take it, and caches each variant onc
   assert.equal(avif.subarray(4, 12).toString(), 'ftypavif');
   assert.ok(avif.length < src.length, `${avif.length} < ${src.length}`);
   assert.match(a.headers.get('vary'), /accept/i);
-  assert.match(info(a), new RegExp(`^source=jpeg;600x400;${src.length} output=avif;256x171;${avif.length} tried=avif:\\d+ ms=\\d+$`), 'the first candidate smaller than the source wins: JPEG is not encoded');
+  assert.match(info(a), new RegExp(`^source=jpeg;600x400;${src.length} output=avif;256x171;${avif.length} tried=avif:\\d+ ms=\\d+ mem_mib=\\d+$`), 'the first candidate smaller than the source wins: JPEG is not encoded');
   assert.equal(a.headers.get('x-cache'), 'MISS');
   assert.match(a.headers.get('cache-control'), /max-age=86400/, "the source rule's browser TTL");
 
