@@ -226,6 +226,8 @@ pub struct RawImages {
     pub avif_quality: Option<u8>,
     /// AVIF encoder speed 1..=10.
     pub avif_speed: Option<u8>,
+    /// Decode JPEGs at 1/2, 1/4 or 1/8 size when the output is that much smaller (default true).
+    pub shrink_on_load: Option<bool>,
     /// Largest output side AVIF is tried for.
     pub avif_max_side: Option<u32>,
     /// Animated GIFs with more frames pass through unresized.
@@ -288,6 +290,7 @@ impl ImageConfig {
             avif_max_side: raw.avif_max_side.unwrap_or(d.settings.avif_max_side),
             max_animation_frames: raw.max_animation_frames.unwrap_or(d.settings.max_animation_frames),
             max_animation_pixels: raw.max_animation_pixels.unwrap_or(d.settings.max_animation_pixels),
+            shrink_on_load: raw.shrink_on_load.unwrap_or(d.settings.shrink_on_load),
         };
         if settings.max_source_bytes == 0 || settings.max_source_pixels == 0 {
             return Err(invalid("images.max_source_bytes", "source limits must be above 0".into()));

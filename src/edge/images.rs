@@ -161,7 +161,7 @@ async fn variant(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &Ima
 fn wasm_memory_mib() -> usize {
     #[cfg(target_arch = "wasm32")]
     {
-        core::arch::wasm32::memory_size(0) * 65536 >> 20
+        core::arch::wasm32::memory_size(0) / 16 // 64 KiB pages
     }
     #[cfg(not(target_arch = "wasm32"))]
     {

@@ -70,7 +70,7 @@ pub fn resize_gif(source: &[u8], probe: &Probe, params: &ImageParams, settings: 
             }
             let frame = frame.map_err(decode)?;
             let delay = frame.delay();
-            let (image, _) = apply_operations(DynamicImage::ImageRgba8(frame.into_buffer()), params)?;
+            let (image, _) = apply_operations(DynamicImage::ImageRgba8(frame.into_buffer()), params, None)?;
             size = Some((image.width(), image.height()));
             encoder.encode_frame(Frame::from_parts(image.to_rgba8(), 0, 0, delay)).map_err(|e| ImageError::Encode(e.to_string()))?;
         }

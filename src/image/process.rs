@@ -39,11 +39,13 @@ pub struct ImageSettings {
     /// Animated GIFs whose frames hold more pixels in all pass through unresized (default
     /// 50 MP: Cloudflare delivers animations over that untransformed).
     pub max_animation_pixels: u64,
+    /// Decode JPEGs smaller when the output is much smaller ([`jpeg_shrink`]; default on).
+    pub shrink_on_load: bool,
 }
 
 impl Default for ImageSettings {
     fn default() -> Self {
-        Self { max_source_bytes: 16 << 20, max_source_pixels: 12_600_000, jpeg_quality: 85, avif_quality: 70, avif_speed: 8, avif_max_side: 1200, max_animation_frames: 300, max_animation_pixels: 50_000_000 }
+        Self { max_source_bytes: 16 << 20, max_source_pixels: 12_600_000, jpeg_quality: 85, avif_quality: 70, avif_speed: 8, avif_max_side: 1200, max_animation_frames: 300, max_animation_pixels: 50_000_000, shrink_on_load: true }
     }
 }
 
@@ -214,6 +216,60 @@ fn is_animated(source: &[u8], format: ImageFormat) -> Result<bool, ImageError> {
         ImageFormat::WebP => image::codecs::webp::WebPDecoder::new(Cursor::new(source)).map_err(decode)?.has_animation(),
         _ => false,
     })
+}
+
+/// The source's size once its EXIF orientation is applied, read from the header.
+fn upright_size(source: &[u8], probe: &Probe) -> Result<(u32, u32), ImageError> {
+    use image::metadata::Orientation::{Rotate270, Rotate270FlipH, Rotate90, Rotate90FlipH};
+    let err = |e: image::ImageError| ImageError::Decode(e.to_string());
+    let mut reader = ImageReader::new(Cursor::new(source));
+    reader.set_format(probe.format);
+    let orientation = reader.into_decoder().map_err(err)?.orientation().map_err(err)?;
+    let quarter = matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH);
+    Ok(if quarter { (probe.height, probe.width) } else { (probe.width, probe.height) })
+}
+
+/// Shrink-on-load: the power of two (1, 2, 4 or 8) a JPEG can be decoded smaller by, in the
+/// DCT domain, for this request, as libvips and Pillow's `draft` do. The decoded image stays at
+/// least [`SHRINK_HEADROOM`] times the size the resize goes to, so the Lanczos step still has
+/// pixels to work with; 1 when the URL keeps the full size, crops or pads from it.
+pub fn jpeg_shrink(upright: (u32, u32), params: &ImageParams) -> u32 {
+    let (sw, sh) = if params.rotate % 180 == 90 { (upright.1, upright.0) } else { upright };
+    let plan = geometry::plan(sw, sh, params);
+    let factor = (f64::from(sw) / f64::from(plan.scaled_width.max(1))).min(f64::from(sh) / f64::from(plan.scaled_height.max(1)));
+    [8, 4, 2].into_iter().find(|s| f64::from(*s) * SHRINK_HEADROOM <= factor).unwrap_or(1)
+}
+
+/// How much larger than the resize target a shrunk decode stays (see [`jpeg_shrink`]), as in
+/// libvips: at 1× (Pillow's `draft`), a 2560-pixel photo shrunk to 1280 then resized to 1200
+/// lost up to 0.012 SSIM against a full-size resize (the scaled DCT leaves aliasing a small
+/// resize cannot remove); at 2× no photo lost more than 0.0007. BENCHMARKS.md, "Images".
+pub const SHRINK_HEADROOM: f64 = 2.0;
+
+/// Decodes a JPEG at 1/`shrink` of its size with `jpeg-decoder`'s scaled inverse DCT; `None`
+/// for what it does not produce directly (CMYK, 16-bit), which the full decoder handles.
+fn decode_jpeg_scaled(source: &[u8], probe: &Probe, shrink: u32) -> Result<Option<Decoded>, ImageError> {
+    let err = |e: jpeg_decoder::Error| ImageError::Decode(e.to_string());
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(source));
+    decoder.read_info().map_err(err)?;
+    let want = |side: u32| u16::try_from(side.div_ceil(shrink)).unwrap_or(u16::MAX);
+    let (w, h) = decoder.scale(want(probe.width), want(probe.height)).map_err(err)?;
+    // Room for the scaled pixels and the coefficients of a progressive file, and no more.
+    decoder.set_max_decoding_buffer_size(usize::try_from(u64::from(probe.width) * u64::from(probe.height) * 8 + (16 << 20)).unwrap_or(usize::MAX));
+    let pixels = decoder.decode().map_err(err)?;
+    let Some(info) = decoder.info() else { return Ok(None) };
+    let (w, h) = (u32::from(w), u32::from(h));
+    let image = match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
+        jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
+        _ => None,
+    };
+    let Some(mut image) = image else { return Ok(None) };
+    let exif = decoder.exif_data().map(<[u8]>::to_vec);
+    if let Some(orientation) = exif.as_deref().and_then(image::metadata::Orientation::from_exif_chunk) {
+        image.apply_orientation(orientation);
+    }
+    Ok(Some(Decoded { image, icc: decoder.icc_profile(), exif }))
 }
 
 /// A decoded, oriented image with what the encoders may carry over.
@@ -414,8 +470,10 @@ pub struct Prepared {
 
 /// The URL's operations on decoded, upright pixels, in Cloudflare's order: rotate and flip
 /// (the requested box is for the turned image), resize (crop, pad), blur, sharpen. Also
-/// returns the turned size (the "source" the box was applied to).
-pub(super) fn apply_operations(image: DynamicImage, params: &ImageParams) -> Result<(DynamicImage, (u32, u32)), ImageError> {
+/// returns the turned size (the "source" the box was applied to). `full`: the source's
+/// upright size when `image` was decoded smaller ([`jpeg_shrink`]), so the output is planned
+/// as from the full image and comes out the same size.
+pub(super) fn apply_operations(image: DynamicImage, params: &ImageParams, full: Option<(u32, u32)>) -> Result<(DynamicImage, (u32, u32)), ImageError> {
     let image = match params.rotate {
         90 => image.rotate90(),
         180 => image.rotate180(),
@@ -428,7 +486,11 @@ pub(super) fn apply_operations(image: DynamicImage, params: &ImageParams) -> Res
         Flip::Vertical => image.flipv(),
         Flip::Both => image.fliph().flipv(),
     };
-    let turned = (image.width(), image.height());
+    let turned = match full {
+        Some((w, h)) if params.rotate % 180 == 90 => (h, w),
+        Some(dims) => dims,
+        None => (image.width(), image.height()),
+    };
     let mut plan = geometry::plan(turned.0, turned.1, params);
     let image = resize(image, &mut plan, params)?;
     let image = match params.blur {
@@ -449,10 +511,16 @@ pub fn prepare(source: &[u8], params: &ImageParams, settings: &ImageSettings) ->
     if is_animated(source, probe.format)? && !params.first_frame {
         return Ok(None);
     }
-    let Decoded { image, icc, exif } = decode(source, &probe)?;
+    let upright = upright_size(source, &probe)?;
+    let shrink = if probe.format == ImageFormat::Jpeg && settings.shrink_on_load { jpeg_shrink(upright, params) } else { 1 };
+    let scaled = if shrink > 1 { decode_jpeg_scaled(source, &probe, shrink)? } else { None };
+    let Decoded { image, icc, exif } = match scaled {
+        Some(decoded) => decoded,
+        None => decode(source, &probe)?,
+    };
     let mut image = normalise(image);
     let colour = super::icc::to_srgb(&mut image, icc.as_deref());
-    let (image, src_dims) = apply_operations(image, params)?;
+    let (image, src_dims) = apply_operations(image, params, Some(upright))?;
     // Padding with an opaque colour leaves an alpha channel with nothing in it: drop it, so the
     // image qualifies for JPEG.
     let image = normalise(image);
@@ -469,13 +537,8 @@ pub fn prepare(source: &[u8], params: &ImageParams, settings: &ImageSettings) ->
 /// from the header and the EXIF orientation only: no pixel is decoded.
 pub fn describe_json(source: &[u8], params: &ImageParams, settings: &ImageSettings) -> Result<String, ImageError> {
     let probe = probe(source, settings)?;
-    let err = |e: image::ImageError| ImageError::Decode(e.to_string());
-    let mut reader = ImageReader::new(Cursor::new(source));
-    reader.set_format(probe.format);
-    let orientation = reader.into_decoder().map_err(err)?.orientation().map_err(err)?;
+    let oriented = upright_size(source, &probe)?;
     let turned = |(w, h): (u32, u32), quarter: bool| if quarter { (h, w) } else { (w, h) };
-    use image::metadata::Orientation::{Rotate270, Rotate270FlipH, Rotate90, Rotate90FlipH};
-    let oriented = turned((probe.width, probe.height), matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH));
     let (sw, sh) = turned(oriented, params.rotate % 180 == 90);
     let plan = geometry::plan(sw, sh, params);
     let (width, height) = match (plan.pad, plan.crop) {
@@ -628,6 +691,33 @@ mod tests {
         let turned = crate::image::params::parse("width=96,rotate=90,fit=pad,height=96,format=json", &limits).unwrap();
         assert!(describe_json(&png, &turned, &ImageSettings::default()).unwrap().starts_with(r#"{"width":96,"height":96,"original":{"file_size"#));
         assert_eq!(describe_json(b"not an image", &p, &ImageSettings::default()), Err(ImageError::Unsupported));
+    }
+
+    #[test]
+    fn jpegs_much_larger_than_the_output_are_decoded_smaller() {
+        let limits = crate::image::params::ImageLimits::default();
+        let p = |o: &str| crate::image::params::parse(o, &limits).unwrap();
+        assert_eq!(jpeg_shrink((4000, 3000), &p("width=1200")), 1, "3.3x: no room for the headroom");
+        assert_eq!(jpeg_shrink((4000, 3000), &p("width=384")), 4);
+        assert_eq!(jpeg_shrink((8000, 6000), &p("width=256")), 8);
+        assert_eq!(jpeg_shrink((4000, 3000), &p("width=3000")), 1);
+        assert_eq!(jpeg_shrink((4000, 3000), &p("")), 1, "full size");
+        assert_eq!(jpeg_shrink((3000, 4000), &p("width=750,rotate=90")), 2, "the box is for the turned image");
+        assert_eq!(jpeg_shrink((4000, 3000), &p("width=500,height=3000,fit=cover")), 1, "cover scales to the larger side");
+
+        // The same output size as from the full decode, and nearly the same pixels.
+        let photo = include_bytes!("../../assets/site/img/coffee.jpg");
+        let settings = ImageSettings::default();
+        let full_settings = ImageSettings { shrink_on_load: false, ..ImageSettings::default() };
+        for options in ["width=64", "width=130,height=130,fit=cover", "width=100,rotate=90"] {
+            let shrunk = prepare(photo, &p(options), &settings).unwrap().unwrap();
+            let full = prepare(photo, &p(options), &full_settings).unwrap().unwrap();
+            assert_eq!((shrunk.image.width(), shrunk.image.height()), (full.image.width(), full.image.height()), "{options}");
+            assert_eq!(shrunk.source, full.source, "{options}: the source size reported is the full one");
+            let (a, b) = (shrunk.image.to_rgb8(), full.image.to_rgb8());
+            let diff = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / a.as_raw().len() as f64;
+            assert!(diff < 4.0, "{options}: mean difference {diff}");
+        }
     }
 
     #[test]

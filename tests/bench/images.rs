@@ -243,6 +243,9 @@ fn upright(path: &str) -> DynamicImage {
     img
 }
 
+/// One request scored: edge bytes, edge SSIM, Pillow bytes, Pillow SSIM.
+type Scored = (usize, f64, usize, f64);
+
 /// `--score`: the side-by-side run's outputs (target/image-outputs, written by
 /// images-worker.mjs) scored against one reference per output size: the source resized with
 /// the `image` crate's own float Lanczos3, which neither server uses. Prints bytes and SSIM
@@ -264,7 +267,7 @@ fn score() {
     println!("\n## Side by side with the Pillow peer: bytes and SSIM (luma, against the source resized by image's float Lanczos3)\n");
     println!("| image | options | Accept | edge | bytes | SSIM | Pillow | bytes | SSIM |");
     println!("|---|---|---|---|---:|---:|---|---:|---:|");
-    let mut groups: Vec<(String, Vec<(usize, f64, usize, f64)>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<Scored>)> = Vec::new();
     let mut sources: std::collections::HashMap<String, DynamicImage> = std::collections::HashMap::new();
     for entry in manifest.as_array().into_iter().flatten() {
         let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
@@ -303,12 +306,51 @@ fn score() {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let all: Vec<_> = groups.iter().flat_map(|(_, r)| r.iter().copied()).collect();
     for (key, rows) in groups.iter().chain(std::iter::once(&("**all**".to_owned(), all))) {
-        let sum = |f: fn(&(usize, f64, usize, f64)) -> f64| rows.iter().map(f).sum::<f64>();
-        let min = |f: fn(&(usize, f64, usize, f64)) -> f64| rows.iter().map(f).fold(f64::INFINITY, f64::min);
+        let sum = |f: fn(&Scored) -> f64| rows.iter().map(f).sum::<f64>();
+        let min = |f: fn(&Scored) -> f64| rows.iter().map(f).fold(f64::INFINITY, f64::min);
         let n = rows.len().max(1) as f64;
         let (eb, pb) = (sum(|r| r.0 as f64), sum(|r| r.2 as f64));
         println!("| {key} | {} | {eb:.0} | {pb:.0} | **{:.3}** | {:.4} | {:.4} | {:.4} | {:.4} |", rows.len(), eb / pb.max(1.0), sum(|r| r.1) / n, min(|r| r.1), sum(|r| r.3) / n, min(|r| r.3));
     }
+}
+
+/// Shrink-on-load (issue 15): JPEGs decoded at 1/2, 1/4 or 1/8 size before the resize, against
+/// the full decode: time to the resized pixels (median of 3) and how close those pixels are to
+/// the reference (SSIM against image's float Lanczos3 from the full source; no encoder involved).
+fn shrink_on_load(files: &[PathBuf]) {
+    println!("## Shrink-on-load: decode + resize, full decode vs DCT-scaled decode (no encoding; SSIM of the resized pixels)\n");
+    println!("| image | width | shrink | full ms | shrunk ms | ratio | full SSIM | shrunk SSIM |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let on = ImageSettings::default();
+    let off = ImageSettings { shrink_on_load: false, ..ImageSettings::default() };
+    let mut jpegs: Vec<PathBuf> = files.iter().filter(|f| f.extension().is_some_and(|e| e == "jpg")).cloned().collect();
+    let twelve = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/corpus/images/twelve-mp.jpg");
+    if twelve.exists() {
+        jpegs.push(twelve);
+    }
+    let (mut full_total, mut shrunk_total) = (0.0, 0.0);
+    for file in &jpegs {
+        let source = std::fs::read(file).expect("read");
+        let reference_source = upright(&file.to_string_lossy());
+        for width in [384u32, 1200] {
+            let params = parse(&format!("width={width}"), &ImageLimits::default()).expect("params");
+            let Ok(Some(full)) = prepare(&source, &params, &off) else { continue };
+            let Ok(Some(shrunk)) = prepare(&source, &params, &on) else { continue };
+            let (w, h) = (full.image.width(), full.image.height());
+            let shrink = edgelayer::image::process::jpeg_shrink(full.source, &params);
+            let full_ms = median_ms(3, || {
+                let _ = prepare(&source, &params, &off);
+            });
+            let shrunk_ms = median_ms(3, || {
+                let _ = prepare(&source, &params, &on);
+            });
+            full_total += full_ms;
+            shrunk_total += shrunk_ms;
+            let reference = reference_source.resize_exact(w, h, image::imageops::FilterType::Lanczos3);
+            println!("| {} | {width} | {shrink} | {full_ms:.0} | {shrunk_ms:.0} | {:.2} | {:.4} | {:.4} |", name(file), shrunk_ms / full_ms, ssim(&reference, &full.image), ssim(&reference, &shrunk.image));
+        }
+    }
+    println!("| **total** | | | {full_total:.0} | {shrunk_total:.0} | {:.2} | | |\n", shrunk_total / full_total.max(1e-9));
 }
 
 /// The rate-distortion curves behind the default qualities (issue 15): for each encoder and
@@ -363,12 +405,17 @@ fn main() {
         score();
         return;
     }
+    if args.iter().any(|a| a == "--shrink") {
+        shrink_on_load(&corpus());
+        return;
+    }
     if args.iter().any(|a| a == "--rd") {
         rd_curves(&corpus(), &ImageSettings::default());
         return;
     }
     let settings = ImageSettings::default();
     let files = corpus();
+    shrink_on_load(&files);
     jpeg_encoders(&files, &settings);
     first_winner_vs_smallest(&files, &settings);
     if std::env::var("IMAGES_QUICK").is_ok() {

@@ -3,9 +3,9 @@
     python pillow_peer.py PORT ORIGIN_URL
 
 Answers `GET /cdn-cgi/image/<options>/<path>` by fetching `<path>` from the origin, then, as a
-careful Pillow server would: EXIF orientation, `draft` (JPEG DCT scaling on load) and a Lanczos
-resize with `reducing_gap=2.0` (what `Image.thumbnail` does), and the encoder the `Accept` header
-picks: AVIF q50 when listed, else lossy WebP q75, else JPEG q80 (PNG for images with alpha).
+careful Pillow server would: EXIF orientation, `draft` (JPEG DCT scaling on load, keeping twice
+the target size) and a Lanczos resize with `reducing_gap=2.0` (what `Image.thumbnail` does), and
+the encoder the `Accept` header picks: AVIF q50 when listed, else lossy WebP q75, else JPEG q80 (PNG for images with alpha).
 Options read: `width`/`w`, `height`/`h` (scale-down, aspect kept) and `format`/`f`
 (`auto`, `avif`, `webp`, `jpeg`, `png`). Nothing is cached: every request is a miss. One request
 at a time (`http.server`), on one core, like an isolate.
@@ -55,8 +55,9 @@ def transform(source, options, accept):
     if options.get("height"):
         scale = min(scale, int(options["height"]) / h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    if im.format == "JPEG":
-        im.draft("RGB", size if scale < 1 else (w, h))
+    if im.format == "JPEG" and scale < 1:
+        # Image.thumbnail's draft: DCT scaling that keeps at least twice the target size.
+        im.draft("RGB", (size[0] * 2, size[1] * 2) if im.getexif().get(0x0112, 1) not in (5, 6, 7, 8) else (size[1] * 2, size[0] * 2))
     im = ImageOps.exif_transpose(im)
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
     im = im.convert("RGBA" if has_alpha else "RGB")
