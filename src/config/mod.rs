@@ -206,7 +206,7 @@ impl PoolConfig {
 }
 
 /// `[vars.EDGELAYER.images]` as written; every field optional (defaults in
-/// [`crate::image::params::ImageLimits`] and [`crate::image::process::ImageSettings`]).
+/// [`crate::image::params::ImageLimits`] and [`crate::image::outcome::ImageSettings`]).
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawImages {
@@ -250,7 +250,7 @@ pub struct ImageConfig {
     /// What URLs may ask for.
     pub limits: crate::image::params::ImageLimits,
     /// Engine settings.
-    pub settings: crate::image::process::ImageSettings,
+    pub settings: crate::image::outcome::ImageSettings,
     /// Secret name of the signing key, when URLs must be signed.
     pub signing_key_secret: Option<String>,
     /// Serve the original bytes when processing fails.
@@ -281,7 +281,7 @@ impl ImageConfig {
         if !(1..=10).contains(&avif_speed) {
             return Err(invalid("images.avif_speed", format!("{avif_speed} is not within 1..=10")));
         }
-        let settings = crate::image::process::ImageSettings {
+        let settings = crate::image::outcome::ImageSettings {
             max_source_bytes: raw.max_source_bytes.unwrap_or(d.settings.max_source_bytes),
             max_source_pixels: raw.max_source_pixels.unwrap_or(d.settings.max_source_pixels),
             jpeg_quality: quality("images.jpeg_quality", raw.jpeg_quality, d.settings.jpeg_quality)?,

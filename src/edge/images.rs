@@ -17,7 +17,7 @@ use crate::cache::stored::annotate;
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
 use crate::image::negotiate::accept_bucket;
-use crate::image::process::{self, Outcome};
+use crate::image::outcome::{self, ImageError, ImageSettings, Outcome};
 use crate::image::request::ImageRequest;
 use crate::image::serve::{self, SourceVerdict};
 use crate::image::params::{ClientHints, FormatRequest, ImageParams};
@@ -128,18 +128,18 @@ async fn variant(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &Ima
 
     let started = now_ms();
     if params.format == FormatRequest::Json {
-        let json = process::describe_json(&source_bytes, params, &config.images.settings).map_err(|e| EdgeError::with_status(e.status(), e.to_string()))?;
+        let json = describe_json(&source_bytes, params, &config.images.settings).map_err(|e| EdgeError::with_status(e.status(), e.to_string()))?;
         let note = format!("source={};{} output=json ms={:.0}", serve::source_format_name(&headers), source_bytes.len(), now_ms() - started);
         serve::output_headers(&mut headers, json.as_bytes(), HeaderValue::from_static("application/json"), true, &note);
         return Ok(store_and_answer(config, inc, rule, req, key, headers, json.into_bytes(), shared, guard));
     }
-    let outcome = process::process(&source_bytes, params, &accept, &config.images.settings);
+    let outcome = transform(&source_bytes, params, &accept, &config.images.settings);
     let ms = now_ms() - started;
     inc.timing.borrow_mut().transform = Some(("image", Some(ms)));
     let source_type = serve::source_format_name(&headers);
     let note = match &outcome {
         Ok(o) => o.describe(&source_type, source_bytes.len(), ms),
-        Err(e) if original => process::describe_error(e, &source_type, source_bytes.len(), ms),
+        Err(e) if original => outcome::describe_error(e, &source_type, source_bytes.len(), ms),
         Err(e) => return Err(EdgeError::with_status(e.status(), e.to_string()).into()),
     };
     let note = format!("{note} mem_mib={}", wasm_memory_mib());
@@ -154,6 +154,28 @@ async fn variant(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &Ima
     }
     serve::output_headers(&mut headers, &body, media, encoded, &note);
     Ok(store_and_answer(config, inc, rule, req, key, headers, body, shared, guard))
+}
+
+/// The image pipeline, when this worker is built with the codecs.
+#[cfg(feature = "codecs")]
+fn transform(source: &[u8], params: &ImageParams, accept: &str, settings: &ImageSettings) -> Result<Outcome, ImageError> {
+    crate::image::process::process(source, params, accept, settings)
+}
+
+/// Without the codecs: a clear 501.
+#[cfg(not(feature = "codecs"))]
+fn transform(_: &[u8], _: &ImageParams, _: &str, _: &ImageSettings) -> Result<Outcome, ImageError> {
+    Err(ImageError::NotBuilt)
+}
+
+#[cfg(feature = "codecs")]
+fn describe_json(source: &[u8], params: &ImageParams, settings: &ImageSettings) -> Result<String, ImageError> {
+    crate::image::process::describe_json(source, params, settings)
+}
+
+#[cfg(not(feature = "codecs"))]
+fn describe_json(_: &[u8], _: &ImageParams, _: &ImageSettings) -> Result<String, ImageError> {
+    Err(ImageError::NotBuilt)
 }
 
 /// The isolate's wasm memory in MiB: the high-water mark of every request so far (wasm memory

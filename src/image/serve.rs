@@ -1,7 +1,7 @@
 //! What the edge answers for an image request around the pipeline itself: whether the source
 //! answer is processed at all, what an oversized source gets, and the headers of the result.
 
-use super::process::ImageError;
+use super::outcome::ImageError;
 use crate::error::EdgeError;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};

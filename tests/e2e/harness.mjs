@@ -94,7 +94,7 @@ export const ADMIN_TOKEN = 'e2e-admin-token';
  * Starts the built worker under Miniflare. `log`: an array that collects every line the runtime
  * prints (console output, uncaught errors, wasm panics).
  */
-export async function startEdge({ originUrl, vars = {}, noDurableObjects = false, port, log } = {}) {
+export async function startEdge({ originUrl, vars = {}, noDurableObjects = false, port, log, scriptPath } = {}) {
   const cfg = wranglerConfig();
   const collect = log
     ? {
@@ -106,7 +106,7 @@ export async function startEdge({ originUrl, vars = {}, noDurableObjects = false
   const mf = new Miniflare({
     ...collect,
     modules: true,
-    scriptPath: join(ROOT, cfg.main),
+    scriptPath: scriptPath ?? join(ROOT, cfg.main),
     modulesRoot: ROOT,
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
     compatibilityDate: cfg.compatibility_date,
