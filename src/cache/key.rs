@@ -53,6 +53,13 @@ pub fn image_key(scheme: &str, host: &str, canonical_options: &str, source: &str
     format!("{scheme}://{}{}{canonical_options}/{}{sep}edgelayer-accept={accept_bucket}", host.to_ascii_lowercase(), crate::image::params::PREFIX, source.trim_start_matches('/'))
 }
 
+/// The key under which an image's source is kept for its other sizes: the variant key form
+/// with `source` for options, which no URL can produce (the option grammar has no `source`),
+/// so a client cannot place an entry there.
+pub fn image_source_key(scheme: &str, host: &str, source: &str) -> String {
+    image_key(scheme, host, "source", source, "any")
+}
+
 /// The primary key for a request under a rule's key spec.
 pub fn primary_key(scheme: &str, host: &str, path: &str, query: Option<&str>, spec: &CacheKeySpec, headers: &HeaderMap) -> String {
     let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
@@ -120,6 +127,13 @@ pub fn encoding_variant_keys(primary: &str) -> [String; 2] {
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[test]
+    fn no_url_reaches_the_image_source_key() {
+        let key = image_source_key("https", "Ex.com", "/img/a.jpg?v=1");
+        assert_eq!(key, "https://ex.com/cdn-cgi/image/source/img/a.jpg?v=1&edgelayer-accept=any");
+        assert!(crate::image::params::parse("source", &crate::image::params::ImageLimits::default()).is_err(), "no variant has the options `source`");
+    }
 
     #[test]
     fn encoding_variants_are_the_two_stored_copies() {

@@ -4,13 +4,13 @@
 //! [`crate::image::process`], and the result planned and stored by the same
 //! [`crate::pipeline::fill`] step as a proxied answer.
 
-use super::cache_api;
+use super::cache_api::{self, Found, Lookup};
 use super::context::{now_ms, Incoming};
 use super::error::{AppError, EdgeResult};
 use super::flow::{self, Looked};
 use super::origin;
 use super::response::{self, EdgeResponse, Outgoing};
-use crate::cache::key::image_key;
+use crate::cache::key::{image_key, image_source_key};
 use crate::cache::policy::NoCacheReason;
 use crate::cache::status::{CacheOutcome, StatusDetail};
 use crate::cache::stored::annotate;
@@ -23,6 +23,7 @@ use crate::image::serve::{self, SourceVerdict};
 use crate::image::params::{ClientHints, FormatRequest, ImageParams};
 use crate::image::{params, sign};
 use crate::pipeline::fill::{self, Fill, ForRequest};
+use crate::pipeline::lookup::{self, Phase};
 use crate::pipeline::upstream::UpstreamPurpose;
 use crate::proxy::content_length;
 use crate::rules::Rule;
@@ -90,40 +91,19 @@ async fn variant(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &Ima
         Err(_) => None,
     };
 
-    let mut url = inc.url.clone();
-    url.set_path(&req.source_path);
-    url.set_query(req.source_query.as_deref());
-    let src = inc.derive(http::Method::GET, url);
-    let res = origin::fetch(&src, config, rule, None, UpstreamPurpose::Fill { validators: &[] }).await?;
-    let status = res.status_code();
-    let mut headers = origin::headers_of(&res);
     let original = serve::original_on_error(req.auto, config.images.onerror_original);
-    match serve::judge_source(status, &headers, req.auto, &req.source_path) {
-        SourceVerdict::Process => {}
-        SourceVerdict::Fail(e) => return Err(e.into()),
-        SourceVerdict::PassThrough(detail) => {
-            annotate(&mut headers, rule, status, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some(detail), ..Default::default() });
-            let manual = headers.contains_key(header::CONTENT_ENCODING);
-            return Ok(EdgeResponse::new(&inc.method, status, headers, res.into_parts().1, manual).into());
-        }
-    }
-
-    // Read the source, bounded: the limit is checked on the declared length, then as bytes come.
-    let limit = config.images.settings.max_source_bytes;
-    let declared = content_length(&headers);
-    let source_bytes = match declared.filter(|n| *n > limit) {
-        Some(n) => Err((n, res.into_parts().1)),
-        None => response::read_bounded(res.into_parts().1, limit).await?.map_err(|rest| (declared.unwrap_or(limit + 1), rest)),
+    // The source: kept from an earlier size when it may be shared, else fetched (and kept).
+    let source_key = image_source_key(inc.url.scheme(), &inc.host, &req.source());
+    let stored = match shared {
+        Ok(()) => stored_source(config, inc, &source_key).await,
+        Err(_) => None,
     };
-    let source_bytes = match source_bytes {
-        Ok(bytes) => bytes,
-        Err((size, rest)) => {
-            // Too big to process: the source goes out untouched, streamed (what was read first).
-            serve::too_large(req.auto, config.images.onerror_original, size, limit)?;
-            annotate(&mut headers, rule, status, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some("image too large"), ..Default::default() });
-            let manual = headers.contains_key(header::CONTENT_ENCODING);
-            return Ok(EdgeResponse::new(&inc.method, status, headers, rest, manual).into());
-        }
+    let (mut headers, source_bytes) = match stored {
+        Some(found) => found,
+        None => match fetch_source(config, inc, rule, req, shared, source_key).await? {
+            Ok(fetched) => fetched,
+            Err(answer) => return Ok(answer),
+        },
     };
 
     let started = now_ms();
@@ -154,6 +134,69 @@ async fn variant(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &Ima
     }
     serve::output_headers(&mut headers, &body, media, encoded, &note);
     Ok(store_and_answer(config, inc, rule, req, key, headers, body, shared, guard))
+}
+
+/// A fresh, unbanned copy of the source that an earlier variant kept (see [`fetch_source`]).
+async fn stored_source(config: &EdgeConfig, inc: &Incoming, key: &str) -> Option<(http::HeaderMap, Vec<u8>)> {
+    let now = now_ms() as u64;
+    let bans = cache_api::bans(&inc.env, config.ban_refresh.as_millis() as u64, now).await;
+    match inc.time_cache(cache_api::lookup(key, &inc.headers, &bans, None)).await {
+        Ok(Lookup::Found(found)) if lookup::phase(&found.meta, now) == Phase::Hit => {
+            let Found { headers, response, .. } = found;
+            let bytes = response::read_bounded(response.into_parts().1, config.images.settings.max_source_bytes).await.ok()?.ok()?;
+            Some((headers, bytes))
+        }
+        _ => None,
+    }
+}
+
+/// Fetches the source from the origin and reads it, bounded; when the origin's answer may be
+/// stored (the source rule's policy, as for any fill), a copy is kept under `key` for the next
+/// size, so a page's `srcset` costs the origin one fetch. `Err`: what to answer instead (the
+/// origin's error passed through, or a source too large to process, streamed untouched).
+async fn fetch_source(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &ImageRequest, shared: Result<(), NoCacheReason>, key: String) -> EdgeResult<Result<(http::HeaderMap, Vec<u8>), Outgoing>> {
+    let mut url = inc.url.clone();
+    url.set_path(&req.source_path);
+    url.set_query(req.source_query.as_deref());
+    let src = inc.derive(http::Method::GET, url);
+    let res = origin::fetch(&src, config, rule, None, UpstreamPurpose::Fill { validators: &[] }).await?;
+    let status = res.status_code();
+    let mut headers = origin::headers_of(&res);
+    match serve::judge_source(status, &headers, req.auto, &req.source_path) {
+        SourceVerdict::Process => {}
+        SourceVerdict::Fail(e) => return Err(e.into()),
+        SourceVerdict::PassThrough(detail) => {
+            annotate(&mut headers, rule, status, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some(detail), ..Default::default() });
+            let manual = headers.contains_key(header::CONTENT_ENCODING);
+            return Ok(Err(EdgeResponse::new(&inc.method, status, headers, res.into_parts().1, manual).into()));
+        }
+    }
+
+    // Read the source, bounded: the limit is checked on the declared length, then as bytes come.
+    let limit = config.images.settings.max_source_bytes;
+    let declared = content_length(&headers);
+    let source_bytes = match declared.filter(|n| *n > limit) {
+        Some(n) => Err((n, res.into_parts().1)),
+        None => response::read_bounded(res.into_parts().1, limit).await?.map_err(|rest| (declared.unwrap_or(limit + 1), rest)),
+    };
+    let source_bytes = match source_bytes {
+        Ok(bytes) => bytes,
+        Err((size, rest)) => {
+            // Too big to process: the source goes out untouched, streamed (what was read first).
+            serve::too_large(req.auto, config.images.onerror_original, size, limit)?;
+            annotate(&mut headers, rule, status, CacheOutcome::Bypass, &StatusDetail { fwd_status: Some(status), detail: Some("image too large"), ..Default::default() });
+            let manual = headers.contains_key(header::CONTENT_ENCODING);
+            return Ok(Err(EdgeResponse::new(&inc.method, status, headers, rest, manual).into()));
+        }
+    };
+    if shared.is_ok() {
+        let for_req = ForRequest { rule, path: &req.source_path, method: &http::Method::GET, headers: &inc.headers };
+        let plan = fill::plan(for_req, status, headers.clone(), now_ms() as u64, Fill::Cache { outcome: CacheOutcome::Miss, vary_miss: false, shared });
+        if let Some(store) = plan.store {
+            inc.bg.wait_until(cache_api::fill_in_background(inc.request_id.clone(), config.l1, key, inc.headers.clone(), store, ResponseBody::Body(source_bytes.clone()), None));
+        }
+    }
+    Ok(Ok((headers, source_bytes)))
 }
 
 /// The image pipeline, when this worker is built with the codecs.

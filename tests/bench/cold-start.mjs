@@ -6,11 +6,9 @@
 // wasm compiled) and the first request after that (`/__edgelayer/health`, answered by the
 // edge itself; for the JS worker, its one response), medians and ranges.
 import { Miniflare } from 'miniflare';
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { gzipSync } from 'node:zlib';
-import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { ROOT, startEdge } from '../e2e/harness.mjs';
 
 const RUNS = 7;
@@ -36,8 +34,6 @@ async function measure(start, path) {
   return { ready, first, status };
 }
 
-const js = join(mkdtempSync(join(tmpdir(), 'edgelayer-cold-')), 'worker.mjs');
-writeFileSync(js, "export default { fetch() { return new Response('ok'); } };\n");
 const variants = [
   ['edgelayer (build/)', join(ROOT, 'build/index.js')],
   ['edgelayer without codecs', join(ROOT, 'target/worker-no-codecs/index.js')],
@@ -56,7 +52,7 @@ for (const [name, script] of variants) {
   console.log(`| ${name} | ${(raw / 2 ** 20).toFixed(2)} MiB | ${(gz / 2 ** 20).toFixed(2)} MiB | ${median(r.ready).toFixed(0)} (${range(r.ready)}) | ${median(r.first).toFixed(1)} (${range(r.first)}) | ${r.status} |`);
 }
 const r = await measure(async () => {
-  const mf = new Miniflare({ modules: true, scriptPath: js, host: '127.0.0.1', port: 0 });
+  const mf = new Miniflare({ modules: true, script: "export default { fetch() { return new Response('ok'); } };", host: '127.0.0.1', port: 0 });
   const url = (await mf.ready).toString().replace(/\/$/, '');
   return { url, dispose: () => mf.dispose() };
 }, '/');

@@ -60,6 +60,26 @@ test('concurrent requests for one variant fetch and encode once', async () => {
   assert.equal(await hits('/lab/img/collapse'), 1);
 });
 
+test('the source is fetched once for every size made from it, unless it is private', async () => {
+  const sizes = ['w=64', 'w=96', 'w=128,f=jpeg'];
+  const shared = '/lab/img/srcset?file=rotated.jpg&header=cache-control:max-age=60';
+  for (const s of sizes) {
+    const r = await edge(`/cdn-cgi/image/${s}${shared}`);
+    assert.equal(r.status, 200, s);
+    await bytes(r);
+    await new Promise((done) => setTimeout(done, 150)); // the copy is stored after the answer
+  }
+  assert.equal(await hits('/lab/img/srcset'), 1, 'three sizes, one origin fetch');
+  const own = '/lab/img/private-srcset?file=rotated.jpg&header=cache-control:private,max-age=60';
+  for (const s of sizes) {
+    const r = await edge(`/cdn-cgi/image/${s}${own}`);
+    assert.equal(r.status, 200, s);
+    await bytes(r);
+    await new Promise((done) => setTimeout(done, 150));
+  }
+  assert.equal(await hits('/lab/img/private-srcset'), 3, 'a private source is never kept');
+});
+
 test('EXIF orientation is applied', async () => {
   const r = await edge('/cdn-cgi/image/w=256,f=jpeg/lab/img/rotated?file=rotated.jpg&header=cache-control:max-age=60');
   assert.equal(r.status, 200);
