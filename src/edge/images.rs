@@ -1,8 +1,9 @@
 //! Images: `/cdn-cgi/image/<options>/<source>` and rules with `images = "auto"`. The variant
 //! is looked up like any cached answer ([`super::flow::fresh_or_lead`]); on a miss the source is
-//! fetched from the origin (never elsewhere), read bounded, handed to
-//! [`crate::image::process`], and the result planned and stored by the same
-//! [`crate::pipeline::fill`] step as a proxied answer.
+//! read from the copy an earlier size kept, or fetched from the origin (never elsewhere), read
+//! bounded and kept when its rule allows; then handed to the image pipeline
+//! (`crate::image::process`, with the `codecs` feature), and the result planned and stored by the
+//! same [`crate::pipeline::fill`] step as a proxied answer.
 
 use super::cache_api::{self, Found, Lookup};
 use super::context::{now_ms, Incoming};
