@@ -1,8 +1,10 @@
 //! Image benchmark (issue 5): `npm run bench:images` (corpus: tests/bench/image-corpus.sh).
 //!
-//! First issue 15's tables: the two JPEG encoders side by side, and `format=auto` encoding
-//! only the first candidate that beats the source against every candidate (`IMAGES_QUICK=1`
-//! stops there). Then per image
+//! First issue 15's tables: shrink-on-load against the full decode, the two JPEG encoders side
+//! by side, and `format=auto` encoding only the first candidate that beats the source against
+//! every candidate (`IMAGES_QUICK=1` stops there); then the rate-distortion curves behind the
+//! default qualities (`-- --rd` prints only these). `-- --score` scores the side-by-side run
+//! with the Pillow peer that images-worker.mjs makes. Then per image
 //! and format: output bytes, SSIM against the resized reference (the pixels the
 //! encoders were given), and encode time natively (median of 3). Then the AVIF speed/quality
 //! grid behind the defaults, what `format=auto` saves for a Chrome `Accept`, and peak memory
@@ -421,6 +423,7 @@ fn main() {
     if std::env::var("IMAGES_QUICK").is_ok() {
         return;
     }
+    rd_curves(&files, &settings);
 
     println!("## Per image and format (w=1200, scale-down; native, release build)\n");
     println!("| image | source | output | format | bytes | vs source | SSIM | encode ms |");
