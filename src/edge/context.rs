@@ -44,6 +44,7 @@ type BackgroundTask = Pin<Box<dyn Future<Output = ()>>>;
 
 impl Background {
     /// Background work of a fetch event.
+    #[cfg_attr(feature = "image-worker", allow(dead_code))] // the image worker has its own entry
     pub fn of_fetch(ctx: Context) -> Self {
         let ctx = Rc::new(ctx);
         Self(Rc::new(move |f| ctx.wait_until(f)))

@@ -19,6 +19,8 @@ use crate::config::EdgeConfig;
 use crate::error::EdgeError;
 use crate::image::negotiate::accept_bucket;
 use crate::image::outcome::{self, ImageError, ImageSettings, Outcome};
+#[cfg(not(feature = "codecs"))]
+use crate::image::service::{self, Job, Reply, Task};
 use crate::image::request::ImageRequest;
 use crate::image::serve::{self, SourceVerdict};
 use crate::image::params::{ClientHints, FormatRequest, ImageParams};
@@ -109,12 +111,12 @@ async fn variant(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &Ima
 
     let started = now_ms();
     if params.format == FormatRequest::Json {
-        let json = describe_json(&source_bytes, params, &config.images.settings).map_err(|e| EdgeError::with_status(e.status(), e.to_string()))?;
+        let json = describe_json(inc, &source_bytes, params, &config.images.settings).await.map_err(|e| EdgeError::with_status(e.status(), e.to_string()))?;
         let note = format!("source={};{} output=json ms={:.0}", serve::source_format_name(&headers), source_bytes.len(), now_ms() - started);
         serve::output_headers(&mut headers, json.as_bytes(), HeaderValue::from_static("application/json"), true, &note);
         return Ok(store_and_answer(config, inc, rule, req, key, headers, json.into_bytes(), shared, guard));
     }
-    let outcome = transform(&source_bytes, params, &accept, &config.images.settings);
+    let outcome = transform(inc, &source_bytes, params, &accept, &config.images.settings).await;
     let ms = now_ms() - started;
     inc.timing.borrow_mut().transform = Some(("image", Some(ms)));
     let source_type = serve::source_format_name(&headers);
@@ -200,27 +202,55 @@ async fn fetch_source(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req:
     Ok(Ok((headers, source_bytes)))
 }
 
-/// The image pipeline, when this worker is built with the codecs.
-#[cfg(feature = "codecs")]
-fn transform(source: &[u8], params: &ImageParams, accept: &str, settings: &ImageSettings) -> Result<Outcome, ImageError> {
-    crate::image::process::process(source, params, accept, settings)
+/// The image pipeline: here when this worker is built with the codecs, else in the image
+/// worker behind the `IMAGES` Service Binding ([`crate::image::service`]).
+async fn transform(inc: &Incoming, source: &[u8], params: &ImageParams, accept: &str, settings: &ImageSettings) -> Result<Outcome, ImageError> {
+    #[cfg(feature = "codecs")]
+    {
+        let _ = inc;
+        crate::image::process::process(source, params, accept, settings)
+    }
+    #[cfg(not(feature = "codecs"))]
+    match ask_image_worker(inc, Task::Transform { params: params.clone(), accept: accept.to_owned() }, settings, source).await? {
+        Reply::Transformed(result) => result,
+        Reply::Described(_) => Err(ImageError::Service("a description where an image was asked for".into())),
+    }
 }
 
-/// Without the codecs: a clear 501.
+/// `format=json`, here or in the image worker, like [`transform`].
+async fn describe_json(inc: &Incoming, source: &[u8], params: &ImageParams, settings: &ImageSettings) -> Result<String, ImageError> {
+    #[cfg(feature = "codecs")]
+    {
+        let _ = inc;
+        crate::image::process::describe_json(source, params, settings)
+    }
+    #[cfg(not(feature = "codecs"))]
+    match ask_image_worker(inc, Task::Describe { params: params.clone() }, settings, source).await? {
+        Reply::Described(result) => result,
+        Reply::Transformed(_) => Err(ImageError::Service("an image where a description was asked for".into())),
+    }
+}
+
+/// Sends the source and a job to the image worker; 501 when none is bound.
 #[cfg(not(feature = "codecs"))]
-fn transform(_: &[u8], _: &ImageParams, _: &str, _: &ImageSettings) -> Result<Outcome, ImageError> {
-    Err(ImageError::NotBuilt)
+async fn ask_image_worker(inc: &Incoming, task: Task, settings: &ImageSettings, source: &[u8]) -> Result<Reply, ImageError> {
+    let failed = |e: worker::Error| ImageError::Service(e.to_string());
+    let Ok(fetcher) = inc.env.service(IMAGE_WORKER_BINDING) else { return Err(ImageError::NotBuilt) };
+    let headers = worker::Headers::new();
+    headers.set(service::JOB_HEADER, &service::to_header(&Job { task, settings: settings.clone() })).map_err(failed)?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post).with_headers(headers).with_body(Some(js_sys::Uint8Array::from(source).into()));
+    let mut res = fetcher.fetch("https://edgelayer-images/", Some(init)).await.map_err(failed)?;
+    let Some(reply) = res.headers().get(service::REPLY_HEADER).map_err(failed)? else {
+        return Err(ImageError::Service(format!("it answered HTTP {} without a reply", res.status_code())));
+    };
+    let body = res.bytes().await.map_err(failed)?;
+    service::read_reply(&reply, body).map_err(ImageError::Service)
 }
 
-#[cfg(feature = "codecs")]
-fn describe_json(source: &[u8], params: &ImageParams, settings: &ImageSettings) -> Result<String, ImageError> {
-    crate::image::process::describe_json(source, params, settings)
-}
-
+/// The Service Binding to the image worker (`images/wrangler.toml`).
 #[cfg(not(feature = "codecs"))]
-fn describe_json(_: &[u8], _: &ImageParams, _: &ImageSettings) -> Result<String, ImageError> {
-    Err(ImageError::NotBuilt)
-}
+const IMAGE_WORKER_BINDING: &str = "IMAGES";
 
 /// The isolate's wasm memory in MiB: the high-water mark of every request so far (wasm memory
 /// only grows), so in a fresh isolate it is what this request needed. Part of the 128 MB limit.

@@ -23,6 +23,8 @@ mod cache_api;
 pub(crate) mod context;
 mod error;
 mod flow;
+#[cfg(feature = "image-worker")]
+mod image_worker;
 mod images;
 mod objects;
 mod observe;
@@ -40,6 +42,8 @@ use error::{AppError, EdgeResult};
 use response::{EdgeResponse, Outgoing};
 use worker::*;
 
+/// The edge (the image worker, `image-worker` feature, has its own entry).
+#[cfg(not(feature = "image-worker"))]
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();

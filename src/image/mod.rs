@@ -23,4 +23,5 @@ pub mod request;
 #[cfg(feature = "codecs")]
 pub mod saliency;
 pub mod serve;
+pub mod service;
 pub mod sign;

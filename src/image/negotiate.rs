@@ -8,7 +8,7 @@
 use super::params::FormatRequest;
 
 /// A format the edge can produce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum OutputFormat {
     /// AVIF (lossy, expensive to encode).
     Avif,

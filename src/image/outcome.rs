@@ -6,7 +6,7 @@ use super::negotiate::OutputFormat;
 
 /// Engine settings (`[vars.EDGELAYER.images]`); see [`ImageSettings::default`] for the
 /// defaults and BENCHMARKS.md for the measurements behind the AVIF ones.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImageSettings {
     /// Largest source accepted, in bytes (default 16 MiB).
     pub max_source_bytes: u64,
@@ -41,7 +41,7 @@ impl Default for ImageSettings {
 }
 
 /// Why an image could not be produced; each maps to an HTTP status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ImageError {
     /// The source is larger than `max_source_bytes`.
     #[error("the source image is {0} bytes; the limit is {1}")]
@@ -49,9 +49,13 @@ pub enum ImageError {
     /// The header declares more than `max_source_pixels` (a decompression bomb, or just huge).
     #[error("the source image is {0}x{1} pixels; the limit is {2} pixels")]
     TooManyPixels(u32, u32, u64),
-    /// This worker was built without the image codecs (the `codecs` cargo feature).
-    #[error("image transformations are not built into this worker")]
+    /// This worker was built without the image codecs (the `codecs` cargo feature) and has no
+    /// image worker bound (`IMAGES`).
+    #[error("image transformations are not built into this worker and no image worker is bound")]
     NotBuilt,
+    /// The image worker could not be reached or answered something unreadable.
+    #[error("the image worker failed: {0}")]
+    Service(String),
     /// Not a format the edge decodes (JPEG, PNG, GIF, WebP).
     #[error("the source is not a JPEG, PNG, GIF or WebP image")]
     Unsupported,
@@ -79,12 +83,13 @@ impl ImageError {
             Self::Decode(_) | Self::Truncated => 422,
             Self::Encode(_) => 500,
             Self::NotBuilt => 501,
+            Self::Service(_) => 502,
         }
     }
 }
 
 /// One encoded candidate and its size, for the response header.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tried {
     /// Its format.
     pub format: OutputFormat,
@@ -93,11 +98,12 @@ pub struct Tried {
 }
 
 /// What the pipeline produced.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     /// A new encoding, smaller than the source.
     Encoded {
-        /// The bytes.
+        /// The bytes (carried apart from the rest between workers: see `image::service`).
+        #[serde(skip)]
         bytes: Vec<u8>,
         /// Their format.
         format: OutputFormat,
@@ -113,7 +119,7 @@ pub enum Outcome {
     /// Serve the original bytes, for this reason.
     Original {
         /// Why (for the response header).
-        reason: &'static str,
+        reason: std::borrow::Cow<'static, str>,
         /// Candidates encoded before giving up, if any.
         tried: Vec<Tried>,
     },

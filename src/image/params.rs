@@ -13,7 +13,7 @@ use std::fmt;
 pub const PREFIX: &str = "/cdn-cgi/image/";
 
 /// How the image fits the requested box.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Fit {
     /// Shrink to fit inside the box, never enlarge (the default).
     #[default]
@@ -31,7 +31,7 @@ pub enum Fit {
 }
 
 /// Where a crop (`fit=cover`/`crop`) keeps the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Gravity {
     /// The middle (the default).
     #[default]
@@ -43,7 +43,7 @@ pub enum Gravity {
 }
 
 /// Mirroring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Flip {
     /// None (the default).
     #[default]
@@ -57,7 +57,7 @@ pub enum Flip {
 }
 
 /// How a JPEG is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum JpegMode {
     /// Progressive (the default, as Cloudflare's `format=jpeg`).
     #[default]
@@ -67,7 +67,7 @@ pub enum JpegMode {
 }
 
 /// Requested output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum FormatRequest {
     /// Negotiate from `Accept` (the default).
     #[default]
@@ -85,7 +85,7 @@ pub enum FormatRequest {
 }
 
 /// Metadata kept in the output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Metadata {
     /// Strip everything (the default).
     #[default]
@@ -97,7 +97,7 @@ pub enum Metadata {
 }
 
 /// Validated resizing options.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImageParams {
     /// Target width in pixels after `dpr` (`None`: the source's).
     pub width: Option<u32>,

@@ -417,14 +417,14 @@ fn animated(source: &[u8], params: &ImageParams, settings: &ImageSettings) -> Re
     let plan = geometry::plan(sw, sh, params);
     let unchanged = (plan.scaled_width, plan.scaled_height) == (sw, sh) && plan.crop.is_none() && plan.pad.is_none() && params.rotate == 0 && params.flip == Flip::None && params.blur.is_none() && params.sharpen.is_none();
     if probe.format != ImageFormat::Gif || unchanged {
-        return Ok(Outcome::Original { reason: "animated", tried: Vec::new() });
+        return Ok(Outcome::Original { reason: "animated".into(), tried: Vec::new() });
     }
     match super::animation::resize_gif(source, &probe, params, settings)? {
-        Err(pass) => Ok(Outcome::Original { reason: pass.reason(), tried: Vec::new() }),
+        Err(pass) => Ok(Outcome::Original { reason: pass.reason().into(), tried: Vec::new() }),
         Ok(r) => {
             let tried = vec![Tried { format: OutputFormat::Gif, bytes: r.bytes.len() }];
             if r.bytes.len() >= source.len() {
-                return Ok(Outcome::Original { reason: "not smaller than the source", tried });
+                return Ok(Outcome::Original { reason: "not smaller than the source".into(), tried });
             }
             Ok(Outcome::Encoded { width: r.width, height: r.height, bytes: r.bytes, format: OutputFormat::Gif, source: (sw, sh), tried })
         }
@@ -435,7 +435,7 @@ fn animated(source: &[u8], params: &ImageParams, settings: &ImageSettings) -> Re
 pub fn process(source: &[u8], params: &ImageParams, accept: &str, settings: &ImageSettings) -> Result<Outcome, ImageError> {
     let prepared = match prepare(source, params, settings) {
         // No AVIF decoder fits the worker: the source itself goes to a client that takes it.
-        Err(ImageError::AvifSource) if negotiate::accepts_as_original(accept, OutputFormat::Avif) => return Ok(Outcome::Original { reason: "avif source (passed through)", tried: Vec::new() }),
+        Err(ImageError::AvifSource) if negotiate::accepts_as_original(accept, OutputFormat::Avif) => return Ok(Outcome::Original { reason: "avif source (passed through)".into(), tried: Vec::new() }),
         other => other?,
     };
     let Some(Prepared { image, probe, source: src_dims, colour: _, exif }) = prepared else {
@@ -471,9 +471,9 @@ pub fn process(source: &[u8], params: &ImageParams, accept: &str, settings: &Ima
             break;
         }
     }
-    let Some((bytes, format)) = best else { return Ok(Outcome::Original { reason: "no candidate", tried }) };
+    let Some((bytes, format)) = best else { return Ok(Outcome::Original { reason: "no candidate".into(), tried }) };
     if original_ok && bytes.len() >= source.len() {
-        return Ok(Outcome::Original { reason: "not smaller than the source", tried });
+        return Ok(Outcome::Original { reason: "not smaller than the source".into(), tried });
     }
     Ok(Outcome::Encoded { bytes, format, width, height, source: src_dims, tried })
 }
@@ -534,7 +534,7 @@ mod tests {
         let tried = vec![Tried { format: OutputFormat::Avif, bytes: 900 }, Tried { format: OutputFormat::Jpeg, bytes: 1200 }];
         let enc = Outcome::Encoded { bytes: vec![0; 900], format: OutputFormat::Avif, width: 256, height: 171, source: (600, 400), tried: tried.clone() };
         assert_eq!(enc.describe("jpeg", 5000, 12.4), "source=jpeg;600x400;5000 output=avif;256x171;900 tried=avif:900,jpeg:1200 ms=12");
-        let orig = Outcome::Original { reason: "animated", tried: Vec::new() };
+        let orig = Outcome::Original { reason: "animated".into(), tried: Vec::new() };
         assert_eq!(orig.describe("gif", 700, 0.0), "original=gif;700 reason=\"animated\" tried= ms=0");
         assert_eq!(describe_error(&ImageError::Unsupported, "svg+xml", 10, 1.0), "original=svg+xml;10 error=\"the source is not a JPEG, PNG, GIF or WebP image\" ms=1");
     }

@@ -1,7 +1,8 @@
 // Cold start (issue 15): how long a new isolate takes to answer its first request, for the
-// worker as shipped (build/), the same worker built without the image codecs
-// (target/worker-no-codecs, `EDGELAYER_CARGO_FEATURES=--no-default-features`) and a one-line
-// JS worker, each started 7 times in a new workerd (Miniflare, what `wrangler dev` runs).
+// edge as shipped (build/: without the image codecs, the image worker beside it behind its
+// Service Binding), the same crate built all in one with the codecs (target/worker-all-in-one:
+// `EDGELAYER_BUILD_DIR=target/worker-all-in-one bash .ci/build-worker`) and a one-line JS
+// worker, each started 7 times in a new workerd (Miniflare, what `wrangler dev` runs).
 // Printed: the wasm size, the time until workerd reports ready (the script loaded and its
 // wasm compiled) and the first request after that (`/__edgelayer/health`, answered by the
 // edge itself; for the JS worker, its one response), medians and ranges.
@@ -35,12 +36,12 @@ async function measure(start, path) {
 }
 
 const variants = [
-  ['edgelayer (build/)', join(ROOT, 'build/index.js')],
-  ['edgelayer without codecs', join(ROOT, 'target/worker-no-codecs/index.js')],
+  ['edge as shipped (build/, codecs in the image worker)', join(ROOT, 'build/index.js'), undefined],
+  ['all in one, codecs included (target/worker-all-in-one)', join(ROOT, 'target/worker-all-in-one/index.js'), join(ROOT, 'target/worker-all-in-one/index.js')],
 ];
 console.log('| worker | wasm raw | gzip | startup to ready ms (median, range) | first request ms (median, range) | status |');
 console.log('|---|---:|---:|---:|---:|---:|');
-for (const [name, script] of variants) {
+for (const [name, script, scriptPath] of variants) {
   if (!existsSync(script)) {
     console.log(`| ${name} | (not built: ${script}) | | | | |`);
     continue;
@@ -48,7 +49,7 @@ for (const [name, script] of variants) {
   const wasm = join(script, '..', 'index_bg.wasm');
   const raw = statSync(wasm).size;
   const gz = gzipSync(readFileSync(wasm), { level: 9 }).length;
-  const r = await measure(() => startEdge({ scriptPath: script, log: [] }), '/__edgelayer/health');
+  const r = await measure(() => startEdge({ scriptPath, log: [] }), '/__edgelayer/health');
   console.log(`| ${name} | ${(raw / 2 ** 20).toFixed(2)} MiB | ${(gz / 2 ** 20).toFixed(2)} MiB | ${median(r.ready).toFixed(0)} (${range(r.ready)}) | ${median(r.first).toFixed(1)} (${range(r.first)}) | ${r.status} |`);
 }
 const r = await measure(async () => {

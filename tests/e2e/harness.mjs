@@ -103,19 +103,27 @@ export async function startEdge({ originUrl, vars = {}, noDurableObjects = false
         },
       }
     : {};
-  const mf = new Miniflare({
-    ...collect,
-    modules: true,
+  // The image worker (build/images, `images/wrangler.toml`) behind the edge's `IMAGES`
+  // Service Binding, as `npm start` and a deploy run them; not with a script of the caller's.
+  const imageWorker = !scriptPath && existsSync(join(ROOT, 'build/images/index.js'));
+  const code = { modules: true, modulesRoot: ROOT, modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }], compatibilityDate: cfg.compatibility_date };
+  const edgeWorker = {
+    name: cfg.name,
+    ...code,
     scriptPath: scriptPath ?? join(ROOT, cfg.main),
-    modulesRoot: ROOT,
-    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
-    compatibilityDate: cfg.compatibility_date,
     kvNamespaces: (cfg.kv_namespaces ?? []).map((k) => k.binding),
     durableObjects: noDurableObjects
       ? {}
       : Object.fromEntries((cfg.durable_objects?.bindings ?? []).map((b) => [b.name, { className: b.class_name, useSQLite: true }])),
     analyticsEngineDatasets: Object.fromEntries((cfg.analytics_engine_datasets ?? []).map((d) => [d.binding, { dataset: d.dataset }])),
     bindings: { ...cfg.vars, PURGE_TOKEN, ADMIN_TOKEN, ...(originUrl ? { ORIGIN_URL: originUrl } : {}), ...vars },
+    serviceBindings: imageWorker ? Object.fromEntries((cfg.services ?? []).map((s) => [s.binding, s.service])) : {},
+  };
+  const workers = [edgeWorker];
+  if (imageWorker) workers.push({ name: 'edgelayer-images', ...code, scriptPath: join(ROOT, 'build/images/index.js') });
+  const mf = new Miniflare({
+    ...collect,
+    workers,
     host: '127.0.0.1',
     port: port ?? (await freePort()),
   });
