@@ -119,7 +119,7 @@ fn avif_for_browsers_that_take_it_and_never_larger_than_the_source() {
 
 #[test]
 fn animations_pass_through_unless_the_first_frame_is_asked_for() {
-    assert!(matches!(run("site/img/spinner.gif", "w=64", CHROME).unwrap(), Outcome::Original { reason: "animated", .. }));
+    assert!(matches!(run("site/img/spinner.gif", "w=64", CHROME).unwrap(), Outcome::Original { reason, .. } if reason == "animated"));
     let (bytes, _, w, _) = encoded(run("site/img/spinner.gif", "w=32,anim=false", LEGACY).unwrap());
     assert_eq!(w, 32);
     assert!(image::load_from_memory(&bytes).is_ok());
@@ -186,10 +186,10 @@ fn animated_gifs_are_resized_frame_by_frame_within_their_guards() {
     let p = parse("w=64", &ImageLimits::default()).unwrap();
     let src = asset("fixtures/images/animated.gif");
     let few_frames = ImageSettings { max_animation_frames: 2, ..ImageSettings::default() };
-    assert!(matches!(process(&src, &p, LEGACY, &few_frames).unwrap(), Outcome::Original { reason: "animated: too many frames to resize", .. }));
+    assert!(matches!(process(&src, &p, LEGACY, &few_frames).unwrap(), Outcome::Original { reason, .. } if reason == "animated: too many frames to resize"));
     let few_pixels = ImageSettings { max_animation_pixels: 120 * 90 * 2, ..ImageSettings::default() };
-    assert!(matches!(process(&src, &p, LEGACY, &few_pixels).unwrap(), Outcome::Original { reason: "animated: too many pixels to resize", .. }));
-    assert!(matches!(run("fixtures/images/animated.gif", "w=640", LEGACY).unwrap(), Outcome::Original { reason: "animated", .. }), "nothing to change");
+    assert!(matches!(process(&src, &p, LEGACY, &few_pixels).unwrap(), Outcome::Original { reason, .. } if reason == "animated: too many pixels to resize"));
+    assert!(matches!(run("fixtures/images/animated.gif", "w=640", LEGACY).unwrap(), Outcome::Original { reason, .. } if reason == "animated"), "nothing to change");
     let (bytes, _, w, h) = encoded(run("fixtures/images/animated.gif", "w=64,anim=false", LEGACY).unwrap());
     assert_eq!((w, h), (64, 48));
     assert!(image::load_from_memory(&bytes).is_ok());
@@ -197,7 +197,7 @@ fn animated_gifs_are_resized_frame_by_frame_within_their_guards() {
 
 #[test]
 fn avif_sources_go_through_to_clients_that_take_them() {
-    assert!(matches!(run("fixtures/images/photo.avif", "w=256", CHROME).unwrap(), Outcome::Original { reason: "avif source (passed through)", .. }));
+    assert!(matches!(run("fixtures/images/photo.avif", "w=256", CHROME).unwrap(), Outcome::Original { reason, .. } if reason == "avif source (passed through)"));
     let refused = run("fixtures/images/photo.avif", "w=256", "image/webp,image/png").unwrap_err();
     assert_eq!((refused.clone(), refused.status()), (ImageError::AvifSource, 415));
 }
