@@ -26,5 +26,6 @@ async fn fetch(mut req: Request, _env: Env, _ctx: Context) -> Result<Response> {
     let (reply, body) = service::run(&job, &source);
     let mut res = Response::from_bytes(body)?;
     res.headers_mut().set(service::REPLY_HEADER, &service::to_header(&reply))?;
+    res.headers_mut().set(service::MEMORY_HEADER, &super::images::wasm_memory_mib().to_string())?;
     Ok(res)
 }

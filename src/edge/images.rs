@@ -116,7 +116,7 @@ async fn variant(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &Ima
         serve::output_headers(&mut headers, json.as_bytes(), HeaderValue::from_static("application/json"), true, &note);
         return Ok(store_and_answer(config, inc, rule, req, key, headers, json.into_bytes(), shared, guard));
     }
-    let outcome = transform(inc, &source_bytes, params, &accept, &config.images.settings).await;
+    let (outcome, memory_mib) = transform(inc, &source_bytes, params, &accept, &config.images.settings).await;
     let ms = now_ms() - started;
     inc.timing.borrow_mut().transform = Some(("image", Some(ms)));
     let source_type = serve::source_format_name(&headers);
@@ -125,7 +125,7 @@ async fn variant(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req: &Ima
         Err(e) if original => outcome::describe_error(e, &source_type, source_bytes.len(), ms),
         Err(e) => return Err(EdgeError::with_status(e.status(), e.to_string()).into()),
     };
-    let note = format!("{note} mem_mib={}", wasm_memory_mib());
+    let note = format!("{note} mem_mib={memory_mib}");
     let source_media = headers.get(header::CONTENT_TYPE).cloned().unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let source_len = source_bytes.len() as u64;
     let (body, media, encoded) = match outcome {
@@ -203,17 +203,19 @@ async fn fetch_source(config: &Rc<EdgeConfig>, inc: &Incoming, rule: &Rule, req:
 }
 
 /// The image pipeline: here when this worker is built with the codecs, else in the image
-/// worker behind the `IMAGES` Service Binding ([`crate::image::service`]).
-async fn transform(inc: &Incoming, source: &[u8], params: &ImageParams, accept: &str, settings: &ImageSettings) -> Result<Outcome, ImageError> {
+/// worker behind the `IMAGES` Service Binding ([`crate::image::service`]). Also returns the
+/// wasm memory of the isolate that ran it (see [`wasm_memory_mib`]).
+async fn transform(inc: &Incoming, source: &[u8], params: &ImageParams, accept: &str, settings: &ImageSettings) -> (Result<Outcome, ImageError>, usize) {
     #[cfg(feature = "codecs")]
     {
         let _ = inc;
-        crate::image::process::process(source, params, accept, settings)
+        (crate::image::process::process(source, params, accept, settings), wasm_memory_mib())
     }
     #[cfg(not(feature = "codecs"))]
-    match ask_image_worker(inc, Task::Transform { params: params.clone(), accept: accept.to_owned() }, settings, source).await? {
-        Reply::Transformed(result) => result,
-        Reply::Described(_) => Err(ImageError::Service("a description where an image was asked for".into())),
+    match ask_image_worker(inc, Task::Transform { params: params.clone(), accept: accept.to_owned() }, settings, source).await {
+        Ok((Reply::Transformed(result), memory)) => (result, memory),
+        Ok((Reply::Described(_), memory)) => (Err(ImageError::Service("a description where an image was asked for".into())), memory),
+        Err(e) => (Err(e), 0),
     }
 }
 
@@ -226,14 +228,15 @@ async fn describe_json(inc: &Incoming, source: &[u8], params: &ImageParams, sett
     }
     #[cfg(not(feature = "codecs"))]
     match ask_image_worker(inc, Task::Describe { params: params.clone() }, settings, source).await? {
-        Reply::Described(result) => result,
-        Reply::Transformed(_) => Err(ImageError::Service("an image where a description was asked for".into())),
+        (Reply::Described(result), _) => result,
+        (Reply::Transformed(_), _) => Err(ImageError::Service("an image where a description was asked for".into())),
     }
 }
 
-/// Sends the source and a job to the image worker; 501 when none is bound.
+/// Sends the source and a job to the image worker; 501 when none is bound. With the reply, the
+/// image worker's wasm memory in MiB.
 #[cfg(not(feature = "codecs"))]
-async fn ask_image_worker(inc: &Incoming, task: Task, settings: &ImageSettings, source: &[u8]) -> Result<Reply, ImageError> {
+async fn ask_image_worker(inc: &Incoming, task: Task, settings: &ImageSettings, source: &[u8]) -> Result<(Reply, usize), ImageError> {
     let failed = |e: worker::Error| ImageError::Service(e.to_string());
     let Ok(fetcher) = inc.env.service(IMAGE_WORKER_BINDING) else { return Err(ImageError::NotBuilt) };
     let headers = worker::Headers::new();
@@ -244,8 +247,9 @@ async fn ask_image_worker(inc: &Incoming, task: Task, settings: &ImageSettings, 
     let Some(reply) = res.headers().get(service::REPLY_HEADER).map_err(failed)? else {
         return Err(ImageError::Service(format!("it answered HTTP {} without a reply", res.status_code())));
     };
+    let memory = res.headers().get(service::MEMORY_HEADER).ok().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
     let body = res.bytes().await.map_err(failed)?;
-    service::read_reply(&reply, body).map_err(ImageError::Service)
+    Ok((service::read_reply(&reply, body).map_err(ImageError::Service)?, memory))
 }
 
 /// The Service Binding to the image worker (`images/wrangler.toml`).
@@ -254,7 +258,8 @@ const IMAGE_WORKER_BINDING: &str = "IMAGES";
 
 /// The isolate's wasm memory in MiB: the high-water mark of every request so far (wasm memory
 /// only grows), so in a fresh isolate it is what this request needed. Part of the 128 MB limit.
-fn wasm_memory_mib() -> usize {
+#[cfg(feature = "codecs")]
+pub(super) fn wasm_memory_mib() -> usize {
     #[cfg(target_arch = "wasm32")]
     {
         core::arch::wasm32::memory_size(0) / 16 // 64 KiB pages

@@ -18,6 +18,9 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 pub const JOB_HEADER: &str = "x-edgelayer-image-job";
 /// The header that carries the [`Reply`].
 pub const REPLY_HEADER: &str = "x-edgelayer-image-reply";
+/// The header with the image worker's wasm memory in MiB after the job (wasm memory only
+/// grows: in a fresh isolate, the job's peak), for `X-Edgelayer-Image`'s `mem_mib`.
+pub const MEMORY_HEADER: &str = "x-edgelayer-image-memory-mib";
 /// The largest source the image worker reads whatever a job says (64 MiB): the job comes in
 /// the same request as the bytes, so it cannot be the only bound.
 pub const MAX_SOURCE_BYTES: u64 = 64 << 20;
