@@ -20,8 +20,8 @@ pub struct ImageSettings {
     /// our photo set; see `process::avif_quality_for`).
     pub avif_quality: u8,
     /// AVIF encoder speed 1..=10 (default 8: with 4:2:0 chroma and the still-image settings
-    /// in `image::avif`, about the time speed 10 took through ravif, for 0.82× the bytes at
-    /// the same SSIM; see BENCHMARKS.md, "Images").
+    /// in `image::avif`, 0.82× the bytes of speed 10 through ravif at the same SSIM, in 1.16×
+    /// its time natively; see BENCHMARKS.md, "Images").
     pub avif_speed: u8,
     /// AVIF is only tried when neither output side exceeds this (default 1200, Cloudflare's cap).
     pub avif_max_side: u32,
