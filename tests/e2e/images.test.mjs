@@ -4,7 +4,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { startStack, startEdge, wranglerConfig } from './harness.mjs';
+import { ROOT, startStack, startEdge, wranglerConfig } from './harness.mjs';
+import { join } from 'node:path';
 
 const CHROME = 'image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8';
 let stack;
@@ -283,4 +284,30 @@ test('signed URLs: a configured key refuses unsigned and tampered URLs; onerror=
   } finally {
     await signed.dispose();
   }
+});
+
+test('the image worker: without it bound, image requests answer 501; it takes only POSTed jobs', async () => {
+  // The edge alone (a script of the caller's: no image worker beside it).
+  const alone = await startEdge({ originUrl: stack.origin.url, scriptPath: join(ROOT, 'build/index.js'), log: [] });
+  try {
+    const r = await fetch(`${alone.url}/cdn-cgi/image/w=64/img/coffee.jpg`, { headers: { accept: CHROME } });
+    assert.equal(r.status, 501);
+    assert.match(await r.text(), /no image worker is bound/);
+    const page = await fetch(`${alone.url}/__edgelayer/health`);
+    assert.equal(page.status, 200, 'everything else still works');
+    await page.arrayBuffer();
+  } finally {
+    await alone.dispose();
+  }
+  // The image worker itself, as the binding reaches it.
+  const images = await stack.edge.mf.getWorker('edgelayer-images');
+  const get = await images.fetch('https://edgelayer-images/');
+  assert.equal(get.status, 405);
+  await get.arrayBuffer();
+  const none = await images.fetch('https://edgelayer-images/', { method: 'POST', body: 'x' });
+  assert.equal(none.status, 400);
+  assert.match(await none.text(), /no x-edgelayer-image-job header/);
+  const garbage = await images.fetch('https://edgelayer-images/', { method: 'POST', body: 'x', headers: { 'x-edgelayer-image-job': 'e30' } });
+  assert.equal(garbage.status, 400);
+  assert.match(await garbage.text(), /bad x-edgelayer-image-job/);
 });
