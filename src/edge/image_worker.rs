@@ -2,7 +2,7 @@
 //! codecs, sends it a source and a job through its `IMAGES` Service Binding
 //! ([`crate::image::service`]). It has no routes of its own (`images/wrangler.toml`).
 
-use crate::image::service::{self, Job, MAX_SOURCE_BYTES};
+use crate::image::service::{self, Job};
 use worker::*;
 
 #[event(fetch)]
@@ -17,7 +17,7 @@ async fn fetch(mut req: Request, _env: Env, _ctx: Context) -> Result<Response> {
         None => return Response::error(format!("no {} header", service::JOB_HEADER), 400),
     };
     // The declared length first (the runtime holds a body to it), so nothing larger is read.
-    let limit = job.settings.max_source_bytes.min(MAX_SOURCE_BYTES);
+    let limit = job.source_limit();
     match req.headers().get("content-length")?.and_then(|v| v.parse::<u64>().ok()) {
         Some(n) if n <= limit => {}
         _ => return Response::error(format!("the source must come with a Content-Length of at most {limit} bytes"), 413),

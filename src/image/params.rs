@@ -136,6 +136,17 @@ pub struct ImageParams {
     pub notes: Vec<String>,
 }
 
+impl ImageParams {
+    /// A size as the URL's `rotate` turns it: the box the resize is planned in.
+    pub fn turned(&self, (width, height): (u32, u32)) -> (u32, u32) {
+        if self.rotate % 180 == 90 {
+            (height, width)
+        } else {
+            (width, height)
+        }
+    }
+}
+
 /// Whether an off-ladder width, height or quality snaps or is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Ladder {

@@ -93,7 +93,7 @@ fn upright_size(source: &[u8], probe: &Probe) -> Result<(u32, u32), ImageError> 
 /// least [`SHRINK_HEADROOM`] times the size the resize goes to, so the Lanczos step still has
 /// pixels to work with; 1 when the URL keeps the full size, crops or pads from it.
 pub fn jpeg_shrink(upright: (u32, u32), params: &ImageParams) -> u32 {
-    let (sw, sh) = if params.rotate % 180 == 90 { (upright.1, upright.0) } else { upright };
+    let (sw, sh) = params.turned(upright);
     let plan = geometry::plan(sw, sh, params);
     let factor = (f64::from(sw) / f64::from(plan.scaled_width.max(1))).min(f64::from(sh) / f64::from(plan.scaled_height.max(1)));
     [8, 4, 2].into_iter().find(|s| f64::from(*s) * SHRINK_HEADROOM <= factor).unwrap_or(1)
@@ -346,8 +346,7 @@ pub(super) fn apply_operations(image: DynamicImage, params: &ImageParams, full: 
         Flip::Both => image.fliph().flipv(),
     };
     let turned = match full {
-        Some((w, h)) if params.rotate % 180 == 90 => (h, w),
-        Some(dims) => dims,
+        Some(upright) => params.turned(upright),
         None => (image.width(), image.height()),
     };
     let mut plan = geometry::plan(turned.0, turned.1, params);
@@ -397,8 +396,7 @@ pub fn prepare(source: &[u8], params: &ImageParams, settings: &ImageSettings) ->
 pub fn describe_json(source: &[u8], params: &ImageParams, settings: &ImageSettings) -> Result<String, ImageError> {
     let probe = probe(source, settings)?;
     let oriented = upright_size(source, &probe)?;
-    let turned = |(w, h): (u32, u32), quarter: bool| if quarter { (h, w) } else { (w, h) };
-    let (sw, sh) = turned(oriented, params.rotate % 180 == 90);
+    let (sw, sh) = params.turned(oriented);
     let plan = geometry::plan(sw, sh, params);
     let (width, height) = match (plan.pad, plan.crop) {
         (Some((w, h, ..)), _) => (w, h),
@@ -413,7 +411,7 @@ pub fn describe_json(source: &[u8], params: &ImageParams, settings: &ImageSettin
 /// so the original answers when it is smaller); anything else goes through untouched.
 fn animated(source: &[u8], params: &ImageParams, settings: &ImageSettings) -> Result<Outcome, ImageError> {
     let probe = probe(source, settings)?;
-    let (sw, sh) = if params.rotate % 180 == 90 { (probe.height, probe.width) } else { (probe.width, probe.height) };
+    let (sw, sh) = params.turned((probe.width, probe.height));
     let plan = geometry::plan(sw, sh, params);
     let unchanged = (plan.scaled_width, plan.scaled_height) == (sw, sh) && plan.crop.is_none() && plan.pad.is_none() && params.rotate == 0 && params.flip == Flip::None && params.blur.is_none() && params.sharpen.is_none();
     if probe.format != ImageFormat::Gif || unchanged {

@@ -51,6 +51,14 @@ pub struct Job {
     pub settings: ImageSettings,
 }
 
+impl Job {
+    /// The most source bytes the image worker reads for this job: the job's own limit, never
+    /// over [`MAX_SOURCE_BYTES`].
+    pub fn source_limit(&self) -> u64 {
+        self.settings.max_source_bytes.min(MAX_SOURCE_BYTES)
+    }
+}
+
 /// The image worker's answer.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Reply {
@@ -128,6 +136,8 @@ mod tests {
         assert!(matches!(read_reply(&to_header(&reply), Vec::new()), Ok(Reply::Transformed(Err(ImageError::Unsupported)))));
         let (reply, _) = run(&Job { task: Task::Describe { params }, settings }, photo);
         assert!(matches!(read_reply(&to_header(&reply), Vec::new()), Ok(Reply::Described(Ok(json))) if json.starts_with(r#"{"width":128"#)));
+        let greedy = Job { task: Task::Describe { params: parse("", &ImageLimits::default()).unwrap() }, settings: ImageSettings { max_source_bytes: u64::MAX, ..ImageSettings::default() } };
+        assert_eq!(greedy.source_limit(), MAX_SOURCE_BYTES, "a job cannot lift the worker's own cap");
         assert!(from_header::<Job>("%%%").is_err() && from_header::<Job>("e30").is_err(), "garbage is an error, not a panic");
     }
 }
