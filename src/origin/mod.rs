@@ -11,6 +11,7 @@ mod observe;
 pub mod raw_lab;
 mod site;
 mod tasks;
+mod unread_body;
 
 pub use error::AppError;
 pub use observe::Metrics;
@@ -93,6 +94,7 @@ pub fn app(state: AppState, max_body: usize) -> Router {
     }
     router
         .fallback(site::serve)
+        .layer(middleware::from_fn(unread_body::close_if_unread))
         .layer(middleware::from_fn_with_state(state.clone(), observe::track))
         .with_state(state)
 }

@@ -54,6 +54,12 @@ pub fn parse_origins(raw: &str) -> Result<Vec<Origin>, ConfigError> {
 /// idempotent methods (RFC 9110 §9.2.2) without a body. A body is streamed through, never
 /// buffered, so once sent it cannot be sent again; POST and PATCH are never repeated.
 ///
+/// Beware: the runtime keeps origin connections alive and cannot tell a refused connect from a
+/// kept-alive socket the origin had just closed. An origin that closes after an answer without
+/// saying `Connection: close` (hyper does when it answers before reading a body) can lose the
+/// next request on that socket: a GET is sent again here, a PATCH gets a 502, as with nginx.
+/// The demo origin says it (`origin::unread_body`).
+///
 /// The same requests are the only ones whose failures count against an origin's breaker: a
 /// client cannot make a bodyless GET fail, but it can make an upload fail (a body the origin
 /// refuses and closes on, a body that never ends), and one client must never be able to take

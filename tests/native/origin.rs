@@ -193,3 +193,41 @@ async fn healthz_and_metrics() {
     assert!(text.contains(r#"origin_http_request_duration_seconds_bucket{route="static",le="+Inf"} 1"#), "{text}");
     assert!(text.contains(r#"origin_sqlite_query_duration_seconds_count{query="list"} 1"#), "{text}");
 }
+
+/// Over a real socket, as hyper serves it: an answer given before a large body was read says
+/// `Connection: close`, and the socket is then closed; a request whose body was read keeps the
+/// connection for the next one. Without the header a keep-alive client (the Workers runtime)
+/// reused the closing socket and lost its next request.
+#[tokio::test]
+async fn an_answer_before_the_body_is_read_closes_the_connection_and_says_so() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let o = TestOrigin::new(false);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(std::future::IntoFuture::into_future(axum::serve(listener, o.router.clone())));
+    let exchange = |head: String, body: Vec<u8>| async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(head.as_bytes()).await.expect("write head");
+        // The origin may close before it has all of the body: that is the point.
+        let _ = s.write_all(&body).await;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let closed = loop {
+            match tokio::time::timeout(std::time::Duration::from_millis(500), s.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => break true,
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                Err(_) => break false,
+            }
+        };
+        (String::from_utf8_lossy(&got).to_ascii_lowercase(), closed)
+    };
+    let big = 256 << 10;
+    let (head, closed) = exchange(format!("PROPFIND / HTTP/1.1\r\nhost: o\r\ncontent-length: {big}\r\n\r\n"), vec![b'b'; big]).await;
+    assert!(head.starts_with("http/1.1 405"), "{head}");
+    assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+    assert!(closed, "the origin closes the connection it said it would");
+    let json = br#"{"title":"kept"}"#;
+    let (head, closed) = exchange(format!("POST /api/tasks HTTP/1.1\r\nhost: o\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", json.len()), json.to_vec()).await;
+    assert!(head.starts_with("http/1.1 201"), "{head}");
+    assert!(!head.contains("connection: close") && !closed, "a body read to its end keeps the connection: {head}");
+}
