@@ -2,7 +2,7 @@
 //! `images = "auto"`): the URL grammar and its abuse guards ([`params`]), signed URLs
 //! ([`sign`]), output geometry ([`geometry`]), `Accept` negotiation ([`negotiate`]) and the
 //! decode → resize → encode pipeline that never returns more bytes than the source
-//! (`process`, with AVIF written by `avif`: both only with the `codecs` cargo feature, on by
+//! (`process`, with AVIF written by `avif` and lossy WebP by `webp`: all only with the `codecs` cargo feature, on by
 //! default; its settings and answers are in [`outcome`]). Pure: the Worker glue fetches the source and caches the variant.
 
 #[cfg(feature = "codecs")]
@@ -25,3 +25,5 @@ pub mod saliency;
 pub mod serve;
 pub mod service;
 pub mod sign;
+#[cfg(feature = "codecs")]
+pub mod webp;

@@ -2,8 +2,9 @@
 //!
 //! The caller encodes the candidates in order until one is smaller than the source, never
 //! serving one larger than the source: the source's own format is always the last candidate
-//! (sent as the original bytes when nothing beats it). WebP is only a candidate for images with alpha: the `image` crate's WebP
-//! encoder is lossless, which loses to JPEG on photos (~13× the bytes).
+//! (sent as the original bytes when nothing beats it). As from Cloudflare, `format=auto` gives
+//! AVIF to a client that lists it, else lossy WebP to one that lists that, else the source's
+//! format.
 
 use super::params::FormatRequest;
 
@@ -12,7 +13,7 @@ use super::params::FormatRequest;
 pub enum OutputFormat {
     /// AVIF (lossy, expensive to encode).
     Avif,
-    /// WebP (lossless here).
+    /// WebP (lossy, libwebp; alpha kept).
     Webp,
     /// JPEG.
     Jpeg,
@@ -80,7 +81,7 @@ pub fn candidates(request: FormatRequest, accept: &str, source: OutputFormat, ha
             if accepts(accept, OutputFormat::Avif) {
                 out.push(OutputFormat::Avif);
             }
-            if has_alpha && accepts(accept, OutputFormat::Webp) {
+            if accepts(accept, OutputFormat::Webp) {
                 out.push(OutputFormat::Webp);
             }
         }
@@ -136,7 +137,8 @@ mod tests {
 
     #[test]
     fn candidates_end_with_the_source() {
-        assert_eq!(candidates(FormatRequest::Auto, CHROME, Jpeg, false), [Avif, Jpeg], "no lossless WebP for photos");
+        assert_eq!(candidates(FormatRequest::Auto, CHROME, Jpeg, false), [Avif, Webp, Jpeg]);
+        assert_eq!(candidates(FormatRequest::Auto, SAFARI_OLD, Jpeg, false), [Webp, Jpeg], "lossy WebP for photos too");
         assert_eq!(candidates(FormatRequest::Auto, CHROME, Png, true), [Avif, Webp, Png]);
         assert_eq!(candidates(FormatRequest::Auto, CURL, Jpeg, false), [Jpeg]);
         assert_eq!(candidates(FormatRequest::Webp, CURL, Jpeg, false), [Webp, Jpeg], "an explicit format is honoured");

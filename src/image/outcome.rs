@@ -14,7 +14,7 @@ pub struct ImageSettings {
     /// 4096×3072: a 12 MP JPEG peaks at 54 MB baseline, 75 MB progressive, while a 14.7 MP
     /// progressive one reached 140 MB, over the Workers 128 MB limit; see BENCHMARKS.md).
     pub max_source_pixels: u64,
-    /// JPEG quality when the URL sets none (default 85, Cloudflare's).
+    /// JPEG and WebP quality when the URL sets none (default 85, Cloudflare's).
     pub jpeg_quality: u8,
     /// AVIF quality when the URL sets none (default 70: about 0.4× the bytes of JPEG q85 on
     /// our photo set; see `process::avif_quality_for`).
@@ -23,7 +23,8 @@ pub struct ImageSettings {
     /// in `image::avif`, 0.82× the bytes of speed 10 through ravif at the same SSIM, in 1.16×
     /// its time natively; see BENCHMARKS.md, "Images").
     pub avif_speed: u8,
-    /// AVIF is only tried when neither output side exceeds this (default 1200, Cloudflare's cap).
+    /// AVIF is only tried when neither output side exceeds this (default 1200, Cloudflare's cap;
+    /// above it a client that takes WebP gets WebP, as from Cloudflare).
     pub avif_max_side: u32,
     /// Animated GIFs with more frames pass through unresized (default 300).
     pub max_animation_frames: u32,

@@ -9,7 +9,6 @@ use super::negotiate::{self, OutputFormat};
 pub use super::params::JpegMode;
 use super::params::{Fit, Flip, Gravity, ImageParams, Metadata};
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
-use image::codecs::webp::WebPEncoder;
 use image::{AnimationDecoder, DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits, RgbaImage};
 use std::io::Cursor;
 pub use super::outcome::{describe_error, ImageError, ImageSettings, Outcome, Tried};
@@ -240,11 +239,7 @@ pub fn encode(image: &DynamicImage, format: OutputFormat, quality: Option<u8>, j
             let mut enc = image::codecs::gif::GifEncoder::new(&mut out);
             enc.encode(&image.to_rgba8(), w, h, image::ExtendedColorType::Rgba8).map_err(err)?;
         }
-        OutputFormat::Webp => {
-            let mut enc = WebPEncoder::new_lossless(&mut out);
-            with_meta(&mut enc);
-            enc.write_image(image.as_bytes(), w, h, image.color().into()).map_err(err)?;
-        }
+        OutputFormat::Webp => out = super::webp::encode(image, quality.unwrap_or(settings.jpeg_quality), exif).map_err(ImageError::Encode)?,
         OutputFormat::Avif => {
             let q = quality.map_or(settings.avif_quality, avif_quality_for);
             out = super::avif::encode(image, q, settings.avif_speed, exif).map_err(ImageError::Encode)?;
@@ -523,6 +518,9 @@ mod tests {
         let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(96, 64, |x, y| image::Rgb([(x / 16 * 40) as u8, (y / 16 * 60) as u8, 90])));
         let png = encode(&img, OutputFormat::Png, None, JpegMode::Progressive, &settings, None, None).unwrap();
         let outcome = process(&png, &params, "image/avif,image/webp,*/*", &settings).unwrap();
+        assert!(matches!(outcome, Outcome::Encoded { format: OutputFormat::Webp, .. }), "{outcome:?}");
+        assert_eq!(formats(outcome), [OutputFormat::Avif, OutputFormat::Webp], "lossy WebP beat it");
+        let outcome = process(&png, &params, "image/avif,*/*", &settings).unwrap();
         assert!(matches!(outcome, Outcome::Original { .. }), "{outcome:?}");
         assert_eq!(formats(outcome), [OutputFormat::Avif, OutputFormat::Png]);
     }

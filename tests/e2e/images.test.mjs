@@ -233,6 +233,22 @@ test('a transparent WebP keeps its alpha; an AVIF source goes through to clients
   assert.deepEqual(await bytes(avif), avifSrc);
 });
 
+test('lossy WebP (libwebp in the image worker) for clients that list WebP but not AVIF, and above the AVIF cap', async () => {
+  const src = await origin('/img/coffee.jpg');
+  const safari = await edge('/cdn-cgi/image/w=256/img/coffee.jpg', 'image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5');
+  assert.equal(safari.headers.get('content-type'), 'image/webp', info(safari));
+  const webp = await bytes(safari);
+  // RIFF, then a lossy VP8 frame: its header holds the size (14 bits each, RFC 6386 §9.1).
+  assert.equal(webp.subarray(8, 16).toString(), 'WEBPVP8 ', 'lossy, not lossless VP8L');
+  assert.deepEqual([webp.readUInt16LE(26) & 0x3fff, webp.readUInt16LE(28) & 0x3fff], [256, 171]);
+  assert.ok(webp.length < src.length / 4, `${webp.length} bytes: a photo, lossy`);
+  assert.match(info(safari), /output=webp;256x171;\d+ tried=webp:\d+ /);
+  // AVIF stops at 1200 px a side (Cloudflare's cap): a Chrome client gets WebP there.
+  const big = await edge('/cdn-cgi/image/w=1920,h=1080,fit=cover/lab/img/big?file=cmyk-icc.jpg', CHROME);
+  assert.equal(big.headers.get('content-type'), 'image/webp', info(big));
+  assert.match(info(big), /output=webp;1920x1080;\d+ tried=webp:\d+ /);
+});
+
 test('colour profiles: CMYK loses its profile, wide-gamut sources are converted and get AVIF', async () => {
   const hasIcc = (b) => b.includes(Buffer.from('ICC_PROFILE\0'));
   assert.ok(hasIcc(await origin('/lab/img/cmyk?file=cmyk-icc.jpg')));
