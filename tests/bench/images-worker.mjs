@@ -85,7 +85,8 @@ async function sideBySide() {
   console.log('| image | options | Accept | edge served | bytes | ms | Pillow served | bytes | ms | bytes ratio | time ratio |');
   console.log('|---|---|---|---|---:|---:|---|---:|---:|---:|---:|');
   const byAccept = {};
-  for (const [acceptName, accept] of [['Chrome', CHROME], ['*/*', '*/*']]) {
+  // Safari 14-15's `Accept` (WebP, no AVIF): the lossy WebP encoders side by side.
+  for (const [acceptName, accept] of [['Chrome', CHROME], ['WebP', 'image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5'], ['*/*', '*/*']]) {
     for (const opts of ['width=384,format=auto', 'width=1200,format=auto']) {
       for (const f of stills()) {
         const path = `/cdn-cgi/image/${opts}/${f}`;

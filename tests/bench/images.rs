@@ -372,7 +372,7 @@ fn rd_curves(files: &[PathBuf], settings: &ImageSettings) {
             let reference = upright(&file.to_string_lossy()).resize_exact(prep.image.width(), prep.image.height(), image::imageops::FilterType::Lanczos3);
             prepared.push((prep.image, reference));
         }
-        let grid: &[(OutputFormat, &[u8])] = &[(OutputFormat::Avif, &[60, 70, 75, 80, 85, 90]), (OutputFormat::Jpeg, &[70, 75, 80, 85])];
+        let grid: &[(OutputFormat, &[u8])] = &[(OutputFormat::Avif, &[60, 70, 75, 80, 85, 90]), (OutputFormat::Webp, &[70, 75, 80, 85]), (OutputFormat::Jpeg, &[70, 75, 80, 85])];
         for &(format, qualities) in grid {
             for &quality in qualities {
                 let (mut bytes, mut scores, mut ms) = (0, Vec::new(), 0.0);
