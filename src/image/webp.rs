@@ -6,6 +6,7 @@
 //! the image data (the WebP container specification's chunk order).
 
 use image::DynamicImage;
+use std::borrow::Cow;
 
 /// `VP8X` flag: the file has an EXIF chunk.
 const EXIF_FLAG: u8 = 0x08;
@@ -13,20 +14,14 @@ const EXIF_FLAG: u8 = 0x08;
 /// Lossy WebP of `image` at `quality` (0-100, the JPEG scale the URL uses), alpha kept.
 pub fn encode(image: &DynamicImage, quality: u8, exif: Option<&[u8]>) -> Result<Vec<u8>, String> {
     let (w, h) = (image.width(), image.height());
-    let out = if image.color().has_alpha() {
-        edgelayer_webp::encode_lossy(image.to_rgba8().as_raw(), w, h, true, f32::from(quality))
-    } else {
-        let rgb;
-        let pixels = match image {
-            DynamicImage::ImageRgb8(b) => b.as_raw(),
-            other => {
-                rgb = other.to_rgb8();
-                rgb.as_raw()
-            }
-        };
-        edgelayer_webp::encode_lossy(pixels, w, h, false, f32::from(quality))
-    }
-    .map_err(|e| e.to_string())?;
+    // No copy when the pixels are already 8-bit RGB or RGBA (what `process::normalise` leaves).
+    let (alpha, pixels): (bool, Cow<'_, [u8]>) = match image {
+        DynamicImage::ImageRgb8(b) => (false, Cow::Borrowed(b.as_raw())),
+        DynamicImage::ImageRgba8(b) => (true, Cow::Borrowed(b.as_raw())),
+        other if other.color().has_alpha() => (true, Cow::Owned(other.to_rgba8().into_raw())),
+        other => (false, Cow::Owned(other.to_rgb8().into_raw())),
+    };
+    let out = edgelayer_webp::encode_lossy(&pixels, w, h, alpha, f32::from(quality)).map_err(|e| e.to_string())?;
     Ok(match exif {
         Some(e) if !e.is_empty() => with_exif(&out, e, w, h).unwrap_or(out),
         _ => out,
