@@ -110,17 +110,20 @@ fn decode_jpeg_scaled(source: &[u8], probe: &Probe, shrink: u32) -> Result<Optio
     let err = |e: jpeg_decoder::Error| ImageError::Decode(e.to_string());
     let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(source));
     decoder.read_info().map_err(err)?;
+    // CMYK and 16-bit are left to the full decoder before any pixel is decoded here.
+    let Some(format) = decoder.info().map(|i| i.pixel_format) else { return Ok(None) };
+    if !matches!(format, jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::RGB24) {
+        return Ok(None);
+    }
     let want = |side: u32| u16::try_from(side.div_ceil(shrink)).unwrap_or(u16::MAX);
     let (w, h) = decoder.scale(want(probe.width), want(probe.height)).map_err(err)?;
     // Room for the scaled pixels and the coefficients of a progressive file, and no more.
     decoder.set_max_decoding_buffer_size(usize::try_from(u64::from(probe.width) * u64::from(probe.height) * 8 + (16 << 20)).unwrap_or(usize::MAX));
     let pixels = decoder.decode().map_err(err)?;
-    let Some(info) = decoder.info() else { return Ok(None) };
     let (w, h) = (u32::from(w), u32::from(h));
-    let image = match info.pixel_format {
+    let image = match format {
         jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
-        jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
-        _ => None,
+        _ => image::RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
     };
     let Some(mut image) = image else { return Ok(None) };
     let exif = decoder.exif_data().map(<[u8]>::to_vec);
