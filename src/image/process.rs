@@ -576,6 +576,10 @@ mod tests {
             let diff = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / a.as_raw().len() as f64;
             assert!(diff < 4.0, "{options}: mean difference {diff}");
         }
+        // CMYK: no scaled decode, the full decoder's pixels at the same size.
+        let cmyk = include_bytes!("../../assets/fixtures/images/cmyk.jpg");
+        let (shrunk, full) = (prepare(cmyk, &p("width=64"), &settings).unwrap().unwrap(), prepare(cmyk, &p("width=64"), &full_settings).unwrap().unwrap());
+        assert_eq!(shrunk.image.as_bytes(), full.image.as_bytes());
     }
 
     #[test]
