@@ -4,13 +4,16 @@
 //   node .ci/worker-shim.mjs DIR   reads DIR/index.js (wasm-bindgen, --target module), writes DIR/shim.js
 // The entry point is a WorkerEntrypoint whose fetch/scheduled/... call the exported Rust
 // handlers; every exported class (the Durable Objects) is wrapped so that after a wasm trap the
-// instance is re-created instead of every later call failing.
+// instance is re-created instead of every later call failing. One addition of ours: when the
+// crate exports `__edgelayer_start` (the edge does), it is called once as the isolate starts,
+// with the `env` that `cloudflare:workers` exports, so the config is read before the first
+// request rather than during it.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dir = process.argv[2];
 const index = readFileSync(join(dir, 'index.js'), 'utf8');
-const SYSTEM = new Set(['__wbg_reset_state', '__worker_init_state']);
+const SYSTEM = new Set(['__wbg_reset_state', '__worker_init_state', '__edgelayer_start']);
 const EVENTS = new Set(['fetch', 'queue', 'scheduled', 'email', 'connect']);
 
 // `export` declarations at a statement boundary, as worker-build finds them.
@@ -33,12 +36,22 @@ const handlers = functions
   .join('');
 if (!functions.includes('fetch')) throw new Error(`worker-shim: no fetch handler exported by ${dir}/index.js`);
 
-const shim = `import { WorkerEntrypoint } from "cloudflare:workers";
+const start = functions.includes('__edgelayer_start')
+  ? `
+try {
+  exports.__edgelayer_start(env);
+} catch (e) {
+  handleMaybeCritical(e);
+  console.error('edgelayer: starting failed', e);
+}
+`
+  : '';
+const shim = `import { WorkerEntrypoint${start ? ', env' : ''} } from "cloudflare:workers";
 import * as exports from "./index.js";
 
 Error.stackTraceLimit = 100;
 const initState = exports.__worker_init_state();
-
+${start}
 function checkReinitialize() {
   if (initState.criticalError) {
     console.log("Reinitializing Wasm application");

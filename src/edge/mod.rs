@@ -50,6 +50,19 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     Ok(handle(req, env, Background::of_fetch(ctx)).await)
 }
 
+/// Called once as the isolate starts, by the entry module (`.ci/worker-shim.mjs`) with the
+/// `env` of `cloudflare:workers`: the config is read and validated then, not during the first
+/// request (about 8 ms of a cold first request in workerd; BENCHMARKS.md, cold start), and a
+/// broken one is logged at once. Every request still answers a broken config with its 500.
+#[cfg(not(feature = "image-worker"))]
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = "__edgelayer_start")]
+pub fn start(env: wasm_bindgen::JsValue) {
+    use wasm_bindgen::JsCast;
+    if let Err(e) = load_config(&env.unchecked_into::<Env>()) {
+        observe::error(None, format_args!("{e}"));
+    }
+}
+
 /// The Cron Trigger: health checks of every origin, then cache warming, then the metrics.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
@@ -185,15 +198,23 @@ impl Routed<'_> {
     }
 }
 
+/// A future polled through a vtable, so that its state machine stays a wasm function of its
+/// own. Awaited directly, every route's state machine is inlined into [`handle`]'s (118 KB of
+/// wasm in one function), and V8, which compiles each function on its first call, compiled all
+/// of it on an isolate's first request, whatever the route.
+fn apart<'a, T>(f: impl std::future::Future<Output = T> + 'a) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>> {
+    Box::pin(f)
+}
+
 /// Carries out the route the core chose.
 async fn dispatch<'a>(req: Request, inc: &Incoming, config: &'a std::rc::Rc<crate::config::EdgeConfig>) -> Routed<'a> {
     let env = &inc.env;
     let rule = match route::route(config, &inc.method, &inc.url, &inc.headers) {
         Route::Endpoint(endpoint) => {
             let result = match endpoint {
-                Endpoint::Health => admin::health(env, config, inc).await,
-                Endpoint::Purge => purge::handle(req, env, config, inc).await,
-                Endpoint::Admin(page) => admin::page(env, config, inc, page).await,
+                Endpoint::Health => apart(admin::health(env, config, inc)).await,
+                Endpoint::Purge => apart(purge::handle(req, env, config, inc)).await,
+                Endpoint::Admin(page) => apart(admin::page(env, config, inc, page)).await,
             };
             return Routed::edge(result.map(Into::into));
         }
@@ -209,17 +230,17 @@ async fn dispatch<'a>(req: Request, inc: &Incoming, config: &'a std::rc::Rc<crat
         Route::Serve { rule, serve } => (rule, serve),
     };
     let (rule, serve) = rule;
-    let extra = match access::enforce(env, config, inc, rule).await {
+    let extra = match apart(access::enforce(env, config, inc, rule)).await {
         Ok(access::Verdict::Respond(res)) => return Routed { result: Ok(res.into()), rule: Some(rule), extra: Vec::new(), limited: true, reservation: None },
         Ok(access::Verdict::Proceed(h, reservation)) => (h, reservation),
         Err(e) => return Routed { result: Err(e), rule: Some(rule), extra: Vec::new(), limited: false, reservation: None },
     };
     let (extra, reservation) = extra;
     let result = match serve {
-        Serve::Image { request, shared } => images::handle(config, inc, rule, request, shared).await,
-        Serve::Pass(reason) => flow::pass(req, config, inc, rule, reason).await,
-        Serve::Range => flow::ranged(req, config, inc, rule).await,
-        Serve::Cached => flow::cached(config, inc, rule).await.map(Into::into),
+        Serve::Image { request, shared } => apart(images::handle(config, inc, rule, request, shared)).await,
+        Serve::Pass(reason) => apart(flow::pass(req, config, inc, rule, reason)).await,
+        Serve::Range => apart(flow::ranged(req, config, inc, rule)).await,
+        Serve::Cached => apart(flow::cached(config, inc, rule)).await.map(Into::into),
     };
     Routed { result, rule: Some(rule), extra, limited: false, reservation }
 }

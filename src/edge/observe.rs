@@ -7,7 +7,7 @@
 use super::context::{now_ms, Background, Incoming};
 use super::objects::edge_metrics;
 use crate::config::{EdgeConfig, MetricsConfig};
-use crate::metrics::aggregate::{RequestRecord, Slice, MINUTE_MS};
+use crate::metrics::aggregate::{FlushClock, RequestRecord, Slice, MINUTE_MS};
 use std::cell::RefCell;
 use worker::*;
 
@@ -18,7 +18,7 @@ pub const ANALYTICS_BINDING: &str = "EDGE_ANALYTICS";
 struct Buffer {
     /// Finished minutes not shipped yet, and the current one (last).
     minutes: Vec<(u64, Slice)>,
-    last_flush: f64,
+    clock: FlushClock,
     /// The metrics shard this isolate ships to (random, drawn once).
     shard: Option<u32>,
 }
@@ -29,9 +29,11 @@ thread_local! {
 
 /// Adds to the isolate's sums for the current minute.
 pub fn record(f: impl FnOnce(&mut Slice)) {
-    let minute = now_ms() as u64 / MINUTE_MS;
+    let now = now_ms();
+    let minute = now as u64 / MINUTE_MS;
     BUFFER.with(|b| {
         let mut b = b.borrow_mut();
+        b.clock.recorded(now);
         if b.minutes.last().is_none_or(|(m, _)| *m != minute) {
             b.minutes.push((minute, Slice::default()));
         }
@@ -44,7 +46,7 @@ pub fn record(f: impl FnOnce(&mut Slice)) {
 fn take() -> Vec<(u64, Slice)> {
     BUFFER.with(|b| {
         let mut b = b.borrow_mut();
-        b.last_flush = now_ms();
+        b.clock.flushed(now_ms());
         std::mem::take(&mut b.minutes).into_iter().filter(|(_, s)| !s.is_empty()).collect()
     })
 }
@@ -89,12 +91,12 @@ pub async fn flush(env: &Env, shards: u32) -> Result<()> {
     result
 }
 
-/// Ships the sums in the background when the last flush is `metrics.flush_every` old.
+/// Ships the sums in the background when `metrics.flush_every` has passed ([`FlushClock`]).
 pub fn flush_if_due(env: &Env, bg: &Background, settings: &MetricsConfig) {
     let every = settings.flush_every.as_millis() as f64;
     let due = BUFFER.with(|b| {
         let b = b.borrow();
-        !b.minutes.is_empty() && now_ms() - b.last_flush >= every
+        !b.minutes.is_empty() && b.clock.due(now_ms(), every)
     });
     if due {
         let env = env.clone();

@@ -313,9 +313,13 @@ test('stale-if-error with the origin stopped', async () => {
   }
 });
 
-test('an invalid rule answers 500 naming the rule and field', async () => {
-  const bad = await startEdge({ originUrl: stack.origin.url, vars: { EDGELAYER: { rules: [{ name: 'oops', path: '/x', cache: 'override' }] } } });
+test('an invalid rule is logged as the isolate starts, and answers 500 naming the rule and field', async () => {
+  const log = [];
+  const bad = await startEdge({ originUrl: stack.origin.url, vars: { EDGELAYER: { rules: [{ name: 'oops', path: '/x', cache: 'override' }] } }, log });
   try {
+    // The config is read when the isolate starts (src/edge/mod.rs, `start`), before any request.
+    for (let i = 0; i < 40 && !log.some((l) => l.includes('oops')); i++) await sleep(50);
+    assert.ok(log.some((l) => /config rule #1 \\"oops\\" field `edge_ttl`/.test(l)), log.join('\n'));
     const res = await fetch(bad.url + '/', { headers: { accept: 'application/json' } });
     assert.equal(res.status, 500);
     const { error } = await res.json();
