@@ -206,6 +206,10 @@ fn summarize<'a>(rules: impl Iterator<Item = &'a RuleStats>) -> Summary {
 /// after each flush. A new isolate's first request ships nothing: in workerd, shipping on it
 /// (the `EdgeMetrics` object's first call) made that answer 11 ms slower (BENCHMARKS.md, cold
 /// start). The metrics endpoints flush before they read, so nothing waits on the clock there.
+///
+/// Beware: an isolate that is evicted before it ships loses what it summed since its last
+/// flush, and that now includes its first request (Analytics Engine, when bound, still has
+/// every request). Every request after the first was already in that position.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FlushClock {
     /// The isolate's first record, or the last flush (ms).
