@@ -1,17 +1,18 @@
-//! AVIF encoding on rav1e with 4:2:0 chroma, the layout libavif, Pillow and browsers' own
-//! encoders use for photos.
+//! AVIF encoding on libaom (`crates/aom`) with 4:2:0 chroma, the layout libavif, Pillow and
+//! browsers' own encoders use for photos.
 //!
-//! ravif (what the `image` crate calls) only writes 4:4:4: full-resolution colour planes cost
-//! bytes and encode time that the eye, and luma SSIM, hardly see. Here the RGB is averaged
-//! over 2×2 blocks before the YCbCr conversion (the conversion is linear, so this is the same
-//! as averaging the chroma planes), coded as one 8-bit still key frame, and wrapped by
-//! `avif-serialize`. Alpha, when present, is a second monochrome frame, as in ravif. The
-//! `npm run bench:images` rate-distortion table measures the difference.
+//! The RGB is averaged over 2×2 blocks before the YCbCr conversion (the conversion is linear,
+//! so this is the same as averaging the chroma planes), coded as one 8-bit still key frame in
+//! libaom's all-intra mode, tuned for SSIM, and wrapped by `avif-serialize`. Alpha, when
+//! present, is a second, monochrome frame. libaom replaced rav1e here: in the worker it
+//! encodes about 4× faster at a speed that gives smaller files (BENCHMARKS.md, "AVIF on
+//! libaom").
 //!
-//! Beware: rav1e panics on a zero-sized frame, so the caller's sizes are checked first.
+//! Beware: `crates/aom` checks sizes and settings before libaom sees them; what libaom still
+//! refuses is an error here, and an internal libaom failure traps the image worker.
 
 use image::DynamicImage;
-use rav1e::prelude::{ChromaSamplePosition, ChromaSampling, ColorDescription, ColorPrimaries, Config, Context, EncoderConfig, EncoderStatus, FrameType, MatrixCoefficients, PixelRange, Rational, SpeedSettings, TransferCharacteristics, Tune};
+use edgelayer_aom::{encode_still, Picture};
 
 /// BT.601 luma weights (R, G, B): libavif's default matrix for 8-bit RGB, and Safari's
 /// assumption when a file carries no `colr` box.
@@ -32,87 +33,18 @@ fn quantizer(quality: u8) -> usize {
     (x * 255.0).round().clamp(0.0, 255.0) as usize
 }
 
-/// rav1e's preset for `speed`, with what a single still picture does not need switched off
-/// and ravif's still-image tweaks for the rest (16×16 partitions only at speed 9 and 10, no
-/// CDEF or loop restoration at these qualities, rate estimated in the transform domain at 10).
-/// On the bench's photos this halves the encode time of plain presets at the same bytes and
-/// SSIM.
-fn speed_settings(speed: u8) -> SpeedSettings {
-    use rav1e::prelude::{BlockSize, PartitionRange, SceneDetectionSpeed};
-    let speed = speed.clamp(1, 10);
-    let mut s = SpeedSettings::from_preset(speed);
-    s.multiref = false;
-    s.rdo_lookahead_frames = 1;
-    s.scene_detection_mode = SceneDetectionSpeed::None;
-    s.motion.include_near_mvs = false;
-    s.partition.partition_range = match speed {
-        9.. => PartitionRange::new(BlockSize::BLOCK_16X16, BlockSize::BLOCK_16X16),
-        5.. => PartitionRange::new(BlockSize::BLOCK_8X8, BlockSize::BLOCK_16X16),
-        _ => PartitionRange::new(BlockSize::BLOCK_4X4, BlockSize::BLOCK_16X16),
-    };
-    s.prediction.fine_directional_intra = speed <= 6;
-    s.transform.reduced_tx_set = speed == 4 || speed >= 9;
-    s.transform.enable_inter_tx_split = speed >= 9;
-    s.transform.tx_domain_rate = speed >= 10;
-    s.transform.rdo_tx_decision = speed <= 4;
-    s.fast_deblock = speed >= 7;
-    s.cdef = false;
-    s.lrf = false;
-    s
-}
+/// How many constant-quality steps finer than the quantiser's own level AVIF is coded: the
+/// least at which the default quality keeps every image of the bench's corpus over SSIM 0.90
+/// at 384 and 1200 wide (BENCHMARKS.md, "AVIF on libaom": 3 steps left the worst at 0.890).
+const CQ_FINER: usize = 4;
 
-/// Encodes one frame of `width`×`height` whose planes `fill` writes; returns the AV1 payload.
-fn encode_frame<P: rav1e::Pixel>(width: usize, height: usize, chroma: ChromaSampling, quality: u8, speed: u8, colour: Option<ColorDescription>, fill: impl FnOnce(&mut rav1e::prelude::Frame<P>)) -> Result<Vec<u8>, String> {
-    let q = quantizer(quality);
-    let config = Config::new()
-        .with_encoder_config(EncoderConfig {
-            width,
-            height,
-            time_base: Rational::new(1, 1),
-            bit_depth: 8,
-            chroma_sampling: chroma,
-            chroma_sample_position: ChromaSamplePosition::Unknown,
-            pixel_range: PixelRange::Full,
-            color_description: colour,
-            still_picture: true,
-            quantizer: q,
-            min_quantizer: q as u8,
-            bitrate: 0,
-            tune: Tune::Psychovisual,
-            tiles: 1,
-            speed_settings: speed_settings(speed),
-            ..EncoderConfig::default()
-        })
-        .with_threads(1);
-    let mut ctx: Context<P> = config.new_context().map_err(|e| e.to_string())?;
-    let mut frame = ctx.new_frame();
-    fill(&mut frame);
-    ctx.send_frame(frame).map_err(|e| e.to_string())?;
-    ctx.flush();
-    let mut out = Vec::new();
-    loop {
-        match ctx.receive_packet() {
-            Ok(mut packet) if packet.frame_type == FrameType::KEY => out.append(&mut packet.data),
-            Ok(_) => {}
-            Err(EncoderStatus::Encoded | EncoderStatus::LimitReached) => break,
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Ok(out)
-}
-
-/// Writes rows of `width` values from `value(x, y)` into a frame plane.
-fn fill_plane<P: rav1e::Pixel>(plane: &mut rav1e::prelude::Plane<P>, width: usize, height: usize, value: impl Fn(usize, usize) -> P) {
-    let stride = plane.cfg.stride;
-    let origin = plane.cfg.yorigin * stride + plane.cfg.xorigin;
-    let data = &mut plane.data[origin..];
-    for y in 0..height {
-        if let Some(row) = data.get_mut(y * stride..y * stride + width) {
-            for (x, px) in row.iter_mut().enumerate() {
-                *px = value(x, y);
-            }
-        }
-    }
+/// libaom's settings for a quality on ravif's scale and a speed 1..=10: the constant-quality
+/// level is the quantiser index over 4 (libaom's own mapping, to within one step) less
+/// [`CQ_FINER`], `cpu-used` is the speed (10 gives 9, libaom's fastest in all-intra mode),
+/// tuned for SSIM.
+fn aom_settings(quality: u8, speed: u8, cicp: (u8, u8, u8)) -> edgelayer_aom::Settings {
+    let cq_level = ((quantizer(quality) + 2) / 4).saturating_sub(CQ_FINER).min(63) as u8;
+    edgelayer_aom::Settings { cq_level, cpu_used: speed.clamp(1, 9), tune_ssim: true, cicp }
 }
 
 /// AVIF from 8-bit pixels (grey or RGB, with or without alpha): 4:2:0 BT.601 full-range colour,
@@ -142,21 +74,25 @@ pub fn encode(image: &DynamicImage, quality: u8, speed: u8, exif: Option<&[u8]>)
         }
         sum
     };
-    let colour = Some(ColorDescription { color_primaries: ColorPrimaries::BT709, transfer_characteristics: TransferCharacteristics::SRGB, matrix_coefficients: MatrixCoefficients::BT601 });
-    let color = encode_frame::<u8>(w, h, ChromaSampling::Cs420, quality, speed, colour, |frame| {
-        let [yp, up, vp] = &mut frame.planes;
-        fill_plane(yp, w, h, |x, y| to_u8(luma(px(x, y))));
-        fill_plane(up, cw, ch, |x, y| {
-            let c = block(x, y);
-            to_u8((c[2] - luma(c)) * 0.5 / (1.0 - KB) + 128.0)
-        });
-        fill_plane(vp, cw, ch, |x, y| {
-            let c = block(x, y);
-            to_u8((c[0] - luma(c)) * 0.5 / (1.0 - KR) + 128.0)
-        });
-    })?;
+    let mut y = Vec::with_capacity(w * h);
+    for yy in 0..h {
+        y.extend((0..w).map(|x| to_u8(luma(px(x, yy)))));
+    }
+    let (mut u, mut v) = (Vec::with_capacity(cw * ch), Vec::with_capacity(cw * ch));
+    for cy in 0..ch {
+        for cx in 0..cw {
+            let c = block(cx, cy);
+            u.push(to_u8((c[2] - luma(c)) * 0.5 / (1.0 - KB) + 128.0));
+            v.push(to_u8((c[0] - luma(c)) * 0.5 / (1.0 - KR) + 128.0));
+        }
+    }
+    // CICP: BT.709 primaries, sRGB transfer, BT.601 matrix.
+    let picture = Picture { width: w as u32, height: h as u32, y: &y, u: &u, v: &v };
+    let color = encode_still(&picture, &aom_settings(quality, speed, (1, 13, 6))).map_err(|e| e.to_string())?;
     let alpha = if has_alpha {
-        Some(encode_frame::<u8>(w, h, ChromaSampling::Cs400, quality.max(80), speed, None, |frame| fill_plane(&mut frame.planes[0], w, h, |x, y| rgba.get_pixel(x as u32, y as u32).0[3]))?)
+        let a: Vec<u8> = rgba.pixels().map(|p| p.0[3]).collect();
+        let plane = Picture { width: w as u32, height: h as u32, y: &a, u: &[], v: &[] };
+        Some(encode_still(&plane, &aom_settings(quality.max(80), speed, (2, 2, 2))).map_err(|e| e.to_string())?)
     } else {
         None
     };
@@ -173,6 +109,16 @@ pub fn encode(image: &DynamicImage, quality: u8, speed: u8, exif: Option<&[u8]>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_picture_gives_the_same_bytes_at_every_speed() {
+        let photo = image::load_from_memory(include_bytes!("../../assets/site/img/coffee.jpg")).unwrap().resize(128, 128, image::imageops::FilterType::Triangle);
+        // 128×85: odd sides, which libaom reads rounded up to even.
+        for speed in [6, 8, 10] {
+            let first = encode(&photo, 70, speed, None).unwrap();
+            assert_eq!(encode(&photo, 70, speed, None).unwrap(), first, "speed {speed}");
+        }
+    }
 
     #[test]
     fn quantizer_follows_ravif_scale() {

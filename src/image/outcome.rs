@@ -19,9 +19,9 @@ pub struct ImageSettings {
     /// AVIF quality when the URL sets none (default 70: about 0.4× the bytes of JPEG q85 on
     /// our photo set; see `process::avif_quality_for`).
     pub avif_quality: u8,
-    /// AVIF encoder speed 1..=10 (default 8: with 4:2:0 chroma and the still-image settings
-    /// in `image::avif`, 0.82× the bytes of speed 10 through ravif at the same SSIM, in 1.16×
-    /// its time natively; see BENCHMARKS.md, "Images").
+    /// AVIF encoder speed 1..=10, libaom's `cpu-used` in all-intra mode (10 gives 9). Default
+    /// 8: the peer's bytes (it runs libaom at 6) in a third of the time; see BENCHMARKS.md,
+    /// "AVIF on libaom".
     pub avif_speed: u8,
     /// AVIF is only tried when neither output side exceeds this (default 1200, Cloudflare's cap;
     /// above it a client that takes WebP gets WebP, as from Cloudflare).

@@ -1,0 +1,12 @@
+set(AOM_TARGET_CPU generic CACHE STRING "")
+set(CONFIG_MULTITHREAD 0 CACHE STRING "")
+set(CONFIG_RUNTIME_CPU_DETECT 0 CACHE STRING "")
+set(CONFIG_WEBM_IO 0 CACHE STRING "")
+set(CONFIG_LIBYUV 0 CACHE STRING "")
+set(CONFIG_TUNE_BUTTERAUGLI 0 CACHE STRING "")
+set(CONFIG_TUNE_VMAF 0 CACHE STRING "")
+set(CONFIG_AV1_DECODER 0 CACHE STRING "")
+# The `cmake` crate builds debug profiles (cargo test) as CMake's Debug: optimise those too,
+# or the image tests' encodes take minutes.
+set(CMAKE_C_FLAGS_DEBUG "-O2 -DNDEBUG" CACHE STRING "" FORCE)
+set(CMAKE_CXX_FLAGS_DEBUG "-O2 -DNDEBUG" CACHE STRING "" FORCE)
