@@ -4,8 +4,7 @@
 //!
 //! libaom's portable C code is built for wasm32 by CMake with clang and wasi-libc's headers
 //! (`cmake/`). Run without SIMD, at the speeds used here, it still encodes about 4× faster
-//! than rav1e did in the worker, in the bytes Pillow's AVIF gets from the same library
-//! (BENCHMARKS.md).
+//! than rav1e did in the worker (BENCHMARKS.md, "AVIF on libaom").
 //!
 //! Beware:
 //! - This crate and `edgelayer-webp` hold the project's `unsafe` code (the FFI calls and the
@@ -117,16 +116,16 @@ pub fn encode_still(picture: &Picture<'_>, settings: &Settings) -> Result<Vec<u8
         frame.extend_from_slice(picture.v);
     }
     // SAFETY: the sizes were checked above and `frame` has the layout `aom_img_wrap` expects
-    // for them; `frame` outlives the encoder's use
-    // of it (libaom copies the picture during `aom_codec_encode`); the context is destroyed on
-    // every path once initialised; packet data is copied before the next libaom call.
+    // for them; `frame` outlives the encoder's use of it (libaom copies the picture during
+    // `aom_codec_encode`); the context is destroyed on every path once initialised; packet
+    // data is copied before the next libaom call.
     unsafe { encode_i420(&mut frame, picture.width, picture.height, monochrome, settings) }
 }
 
 extern "C" {
-    /// The C library's (natively) or the shim's (wasm32): libaom draws the film-grain seed
-    /// it writes with `rand()`, so the sequence restarts for every picture and the same input
-    /// always gives the same bytes.
+    /// The C library's (natively) or the shim's (wasm32). libaom draws a seed (film grain's)
+    /// with `rand()`; the sequence restarts for every picture, so no encode depends on the
+    /// ones before it.
     fn srand(seed: std::ffi::c_uint);
 }
 
