@@ -3,7 +3,8 @@
 //! First issue 15's tables: shrink-on-load against the full decode, the two JPEG encoders side
 //! by side, and `format=auto` encoding only the first candidate that beats the source against
 //! every candidate (`IMAGES_QUICK=1` stops there); then the rate-distortion curves behind the
-//! default qualities (`-- --rd` prints only these). `-- --score` scores the side-by-side run
+//! default qualities (`-- --rd` prints only these; `-- --avif-bound` what a level per image
+//! could save). `-- --score` scores the side-by-side run
 //! with the Pillow peer that images-worker.mjs makes. Then per image
 //! and format: output bytes, SSIM against the resized reference (the pixels the
 //! encoders were given), and encode time natively (median of 3). Then the AVIF speed/quality
@@ -397,6 +398,119 @@ fn rd_curves(files: &[PathBuf], settings: &ImageSettings) {
     println!();
 }
 
+/// One image at one AVIF level: file bytes and SSIM.
+type Level = (usize, f64);
+
+/// The least total bytes over `images` (each a list of levels) whose mean SSIM is at least
+/// `mean` with every image at `floor` or more, each image at a level of its own: a knapsack
+/// solved exactly over SSIM sums in steps of 1e-4. `None` when no choice meets both.
+fn least_bytes(images: &[Vec<Level>], mean: f64, floor: f64) -> Option<usize> {
+    // State: the sum of SSIM (×1e4) reached → the fewest bytes that reach it.
+    let mut reach: Vec<(i64, usize)> = vec![(0, 0)];
+    for levels in images {
+        let mut next: Vec<(i64, usize)> = Vec::new();
+        for &(sum, bytes) in &reach {
+            for &(b, s) in levels.iter().filter(|l| l.1 >= floor) {
+                next.push((sum + (s * 1e4) as i64, bytes + b));
+            }
+        }
+        // Keep the pareto front: more SSIM for fewer bytes.
+        next.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        reach.clear();
+        for (sum, bytes) in next {
+            if reach.last().is_none_or(|&(_, best)| bytes < best) {
+                reach.push((sum, bytes));
+            }
+        }
+    }
+    let need = (mean * 1e4) as i64 * images.len() as i64;
+    reach.iter().filter(|r| r.0 >= need).map(|r| r.1).min()
+}
+
+/// The Pillow peer's Chrome rows of the side-by-side run (target/image-outputs): per width,
+/// total bytes and mean SSIM, scored like `--score`.
+fn peer_chrome_rows() -> Vec<(u32, usize, f64)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/image-outputs");
+    let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else { return Vec::new() };
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest");
+    let mut rows: Vec<(u32, usize, f64, usize)> = Vec::new();
+    for entry in manifest.as_array().into_iter().flatten() {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        let options = text(&entry["options"]);
+        let Some(width) = options.strip_prefix("width=").and_then(|o| o.split(',').next()).and_then(|w| w.parse::<u32>().ok()) else { continue };
+        if text(&entry["accept"]) != "Chrome" || text(&entry["pillow"]["type"]) != "image/avif" {
+            continue;
+        }
+        let bytes = std::fs::read(dir.join(text(&entry["pillow"]["file"]))).expect("output");
+        let Some(out) = decode(&bytes, OutputFormat::Avif) else { continue };
+        let reference = upright(&text(&entry["source"])).resize_exact(out.width(), out.height(), image::imageops::FilterType::Lanczos3);
+        let score = ssim(&reference, &out);
+        match rows.iter_mut().find(|r| r.0 == width) {
+            Some(r) => (r.1, r.2, r.3) = (r.1 + bytes.len(), r.2 + score, r.3 + 1),
+            None => rows.push((width, bytes.len(), score, 1)),
+        }
+    }
+    rows.into_iter().map(|(w, b, s, n)| (w, b, s / n as f64)).collect()
+}
+
+/// `--avif-bound` (issue 15): what a level chosen per image, with hindsight, could save at each
+/// AVIF speed. Every image is encoded at a grid of levels; then, against the Pillow peer's
+/// Chrome rows of the side-by-side run, the least bytes with mean SSIM at least the peer's and
+/// every image at 0.90 or more, one level for all (what the edge does) and one per image (a
+/// bound no per-request rule can beat, as it knows every image's curve).
+fn avif_bound(files: &[PathBuf]) {
+    let peer = peer_chrome_rows();
+    if peer.is_empty() {
+        println!("(no Pillow AVIF rows in target/image-outputs: run images-worker.mjs first)");
+        return;
+    }
+    println!("## AVIF: one level for all images against a level per image (hindsight), per speed\n");
+    println!("| width | speed | Pillow bytes | SSIM mean | one level: bytes | ratio | per image: bytes | ratio | encode ms at the default level |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    // URL qualities; AVIF's own is 15 lower (constant-quality levels about 14 to 44).
+    let qualities: Vec<u8> = (55..=100).step_by(3).collect();
+    for (width, peer_bytes, peer_mean) in peer {
+        let params = parse(&format!("width={width}"), &ImageLimits::default()).expect("params");
+        let mut prepared = Vec::new();
+        for file in files {
+            let Ok(source) = std::fs::read(file) else { continue };
+            let Ok(Some(prep)) = prepare(&source, &params, &ImageSettings::default()) else { continue };
+            let reference = upright(&file.to_string_lossy()).resize_exact(prep.image.width(), prep.image.height(), image::imageops::FilterType::Lanczos3);
+            prepared.push((prep.image, reference));
+        }
+        for speed in [8u8, 7, 6] {
+            let settings = ImageSettings { avif_speed: speed, ..ImageSettings::default() };
+            let mut curves: Vec<Vec<Level>> = Vec::new();
+            let mut default_ms = 0.0;
+            for (img, reference) in &prepared {
+                let mut levels = Vec::new();
+                for &q in &qualities {
+                    let t = Instant::now();
+                    let out = encode(img, OutputFormat::Avif, Some(q), JpegMode::Progressive, &settings, None, None).expect("encode");
+                    if q == 85 {
+                        default_ms += t.elapsed().as_secs_f64() * 1000.0;
+                    }
+                    let score = decode(&out, OutputFormat::Avif).map_or(0.0, |d| ssim(reference, &d));
+                    levels.push((out.len(), score));
+                }
+                curves.push(levels);
+            }
+            let one = (0..qualities.len())
+                .filter_map(|i| {
+                    let row: Vec<Level> = curves.iter().map(|c| c[i]).collect();
+                    let mean = row.iter().map(|l| l.1).sum::<f64>() / row.len() as f64;
+                    (mean >= peer_mean && row.iter().all(|l| l.1 >= 0.90)).then(|| row.iter().map(|l| l.0).sum::<usize>())
+                })
+                .min();
+            let each = least_bytes(&curves, peer_mean, 0.90);
+            let cell = |b: Option<usize>| b.map_or(("none".to_owned(), "–".to_owned()), |b| (b.to_string(), format!("{:.3}", b as f64 / peer_bytes as f64)));
+            let ((ob, or), (eb, er)) = (cell(one), cell(each));
+            println!("| {width} | {speed} | {peer_bytes} | {peer_mean:.4} | {ob} | {or} | {eb} | {er} | {default_ms:.0} |");
+        }
+    }
+    println!();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--peak") {
@@ -409,6 +523,10 @@ fn main() {
     }
     if args.iter().any(|a| a == "--shrink") {
         shrink_on_load(&corpus());
+        return;
+    }
+    if args.iter().any(|a| a == "--avif-bound") {
+        avif_bound(&corpus());
         return;
     }
     if args.iter().any(|a| a == "--rd") {
