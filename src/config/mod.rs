@@ -504,6 +504,15 @@ pub struct EdgeConfig {
 }
 
 impl EdgeConfig {
+    /// One line for the log when an isolate starts with this config: what it will serve with,
+    /// so an operator sees a deploy's config took (and a broken one is logged instead).
+    pub fn summary(&self) -> String {
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        // Each origin's scheme, host and port only: an origin URL may carry credentials.
+        let origins = self.origins.iter().map(|o| url::Url::parse(o.url.as_str()).map_or_else(|_| "?".to_owned(), |u| u.origin().ascii_serialization())).collect::<Vec<_>>().join(", ");
+        format!("{}, {}: {origins}", plural(self.rules.rules().len(), "rule", "rules"), plural(self.origins.len(), "origin", "origins"))
+    }
+
     /// Builds the config from the raw `[vars]`: `ORIGIN_URL` and the `EDGELAYER` table (as the
     /// JSON the platform hands over). `None` means the var is unset.
     pub fn from_vars(origin_url: Option<&str>, edgelayer: Option<serde_json::Value>) -> Result<Self, ConfigError> {
@@ -641,6 +650,14 @@ mod tests {
         let cfg = EdgeConfig::from_vars(None, None).unwrap();
         assert_eq!(cfg.origins[0].url.as_str(), "http://127.0.0.1:8080");
         assert_eq!(cfg.origins.len(), 1);
+    }
+
+    #[test]
+    fn summary_names_the_rules_and_origins() {
+        let cfg = EdgeConfig::from_vars(Some("http://a.example, http://user:secret@b.example:8080/base"), Some(serde_json::json!({ "rules": [{ "name": "all", "path": "/*" }] }))).unwrap();
+        assert_eq!(cfg.summary(), "1 rule, 2 origins: http://a.example, http://b.example:8080", "no credentials, no path");
+        let one = EdgeConfig::from_vars(None, None).unwrap();
+        assert!(one.summary().ends_with("1 origin: http://127.0.0.1:8080"), "{}", one.summary());
     }
 
     #[test]
