@@ -313,6 +313,20 @@ test('stale-if-error with the origin stopped', async () => {
   }
 });
 
+test('a good config is logged as one line as the isolate starts, its origins without credentials', async () => {
+  const log = [];
+  const good = await startEdge({ originUrl: `http://user:secret@127.0.0.1:${new URL(stack.origin.url).port}/base`, vars: { EDGELAYER: { rules: [{ name: 'all', path: '/*' }] } }, log });
+  try {
+    for (let i = 0; i < 40 && !log.some((l) => l.includes('started:')); i++) await sleep(50);
+    const line = log.find((l) => l.includes('started:'));
+    assert.ok(line, log.join('\n'));
+    assert.equal(JSON.parse(line).msg, `started: 1 rule, 1 origin: ${stack.origin.url}`);
+    assert.ok(!log.some((l) => l.includes('secret')), log.join('\n'));
+  } finally {
+    await good.dispose();
+  }
+});
+
 test('an invalid rule is logged as the isolate starts, and answers 500 naming the rule and field', async () => {
   const log = [];
   const bad = await startEdge({ originUrl: stack.origin.url, vars: { EDGELAYER: { rules: [{ name: 'oops', path: '/x', cache: 'override' }] } }, log });
@@ -320,6 +334,7 @@ test('an invalid rule is logged as the isolate starts, and answers 500 naming th
     // The config is read when the isolate starts (src/edge/mod.rs, `start`), before any request.
     for (let i = 0; i < 40 && !log.some((l) => l.includes('oops')); i++) await sleep(50);
     assert.ok(log.some((l) => /config rule #1 \\"oops\\" field `edge_ttl`/.test(l)), log.join('\n'));
+    assert.ok(!log.some((l) => l.includes('started:')), 'no start line for a broken config');
     const res = await fetch(bad.url + '/', { headers: { accept: 'application/json' } });
     assert.equal(res.status, 500);
     const { error } = await res.json();
