@@ -66,7 +66,7 @@ pub async fn announce(env: &Env, window: Summary, at: u64) -> Result<Announcemen
 
 /// A metrics shard (or the `alerts` instance): totals and the last hour, persisted per minute
 /// so a restart keeps the history.
-#[durable_object]
+#[cfg_attr(not(feature = "image-worker"), durable_object)]
 pub struct EdgeMetrics {
     state: State,
     env: Env,
@@ -162,6 +162,7 @@ fn stored_json<T: serde::de::DeserializeOwned>(value: &Option<String>) -> Option
     value.as_deref().and_then(|v| serde_json::from_str(v).ok())
 }
 
+#[cfg(not(feature = "image-worker"))]
 impl DurableObject for EdgeMetrics {
     fn new(state: State, env: Env) -> Self {
         Self { state, env, aggregate: RefCell::new(None) }

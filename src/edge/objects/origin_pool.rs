@@ -24,13 +24,14 @@ pub async fn snapshot(env: &Env) -> Result<Snapshot> {
 }
 
 /// The shared breaker states and health checks.
-#[durable_object]
+#[cfg_attr(not(feature = "image-worker"), durable_object)]
 pub struct OriginPool {
     state: State,
     env: Env,
     origins: RefCell<Option<BTreeMap<String, OriginHealth>>>,
 }
 
+#[cfg(not(feature = "image-worker"))]
 impl DurableObject for OriginPool {
     fn new(state: State, env: Env) -> Self {
         Self { state, env, origins: RefCell::new(None) }

@@ -44,7 +44,7 @@ pub struct CheckReply {
 }
 
 /// Exact per-key counters (declared in wrangler.toml with its migration).
-#[durable_object]
+#[cfg_attr(not(feature = "image-worker"), durable_object)]
 pub struct RateLimiter {
     state: State,
     key: RefCell<KeyState>,
@@ -71,6 +71,7 @@ impl RateLimiter {
     }
 }
 
+#[cfg(not(feature = "image-worker"))]
 impl DurableObject for RateLimiter {
     fn new(state: State, _env: Env) -> Self {
         Self { state, key: RefCell::new(KeyState::default()), loaded: Cell::new(false) }
