@@ -1,3 +1,6 @@
+# libaom's build options, for every target (wasm32.cmake and native.cmake include this file).
+# Beware: cargo does not see a change here. Rebuild libaom with `cargo clean -p libaom-sys`
+# (and again with `--release`, and with `--target wasm32-unknown-unknown --release`).
 set(AOM_TARGET_CPU generic CACHE STRING "")
 set(CONFIG_MULTITHREAD 0 CACHE STRING "")
 set(CONFIG_RUNTIME_CPU_DETECT 0 CACHE STRING "")
