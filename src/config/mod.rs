@@ -508,8 +508,7 @@ impl EdgeConfig {
     /// so an operator sees a deploy's config took (and a broken one is logged instead).
     pub fn summary(&self) -> String {
         let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        // Each origin's scheme, host and port only: an origin URL may carry credentials.
-        let origins = self.origins.iter().map(|o| url::Url::parse(o.url.as_str()).map_or_else(|_| "?".to_owned(), |u| u.origin().ascii_serialization())).collect::<Vec<_>>().join(", ");
+        let origins = self.origins.iter().map(|o| o.url.origin()).collect::<Vec<_>>().join(", ");
         format!("{}, {}: {origins}", plural(self.rules.rules().len(), "rule", "rules"), plural(self.origins.len(), "origin", "origins"))
     }
 
@@ -658,6 +657,12 @@ mod tests {
         assert_eq!(cfg.summary(), "1 rule, 2 origins: http://a.example, http://b.example:8080", "no credentials, no path");
         let one = EdgeConfig::from_vars(None, None).unwrap();
         assert!(one.summary().ends_with("1 origin: http://127.0.0.1:8080"), "{}", one.summary());
+    }
+
+    #[test]
+    fn origin_leaves_out_credentials_and_path() {
+        assert_eq!(OriginUrl::parse("ORIGIN_URL", "https://user:secret@example.com:8443/base/").unwrap().origin(), "https://example.com:8443");
+        assert_eq!(OriginUrl::parse("ORIGIN_URL", "http://127.0.0.1:80").unwrap().origin(), "http://127.0.0.1");
     }
 
     #[test]

@@ -41,4 +41,10 @@ impl OriginUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Where it points, `scheme://host[:port]`, for a log line: without the credentials a base
+    /// URL may carry, and without its path.
+    pub fn origin(&self) -> String {
+        url::Url::parse(&self.0).map_or_else(|_| "?".to_owned(), |u| u.origin().ascii_serialization())
+    }
 }
