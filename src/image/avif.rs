@@ -121,6 +121,15 @@ mod tests {
     }
 
     #[test]
+    fn default_quality_is_cq_30_and_speed_is_libaoms_range() {
+        // The default AVIF quality, 70, at the level BENCHMARKS.md measured ("AVIF on libaom").
+        assert_eq!(aom_settings(70, 8, (1, 13, 6)).cq_level, 30);
+        assert!(aom_settings(90, 8, (1, 13, 6)).cq_level < 30, "higher quality, finer level");
+        assert_eq!(aom_settings(1, 8, (1, 13, 6)).cq_level, 63 - CQ_FINER as u8);
+        assert_eq!((aom_settings(70, 10, (1, 13, 6)).cpu_used, aom_settings(70, 0, (1, 13, 6)).cpu_used), (9, 1));
+    }
+
+    #[test]
     fn quantizer_follows_ravif_scale() {
         assert_eq!(quantizer(100), 0);
         assert!(quantizer(70) > quantizer(85), "lower quality, coarser quantiser");

@@ -20,8 +20,8 @@ pub struct ImageSettings {
     /// our photo set; see `process::avif_quality_for`).
     pub avif_quality: u8,
     /// AVIF encoder speed 1..=10, libaom's `cpu-used` in all-intra mode (10 gives 9). Default
-    /// 8: the peer's bytes (it runs libaom at 6) in a third of the time; see BENCHMARKS.md,
-    /// "AVIF on libaom".
+    /// 8: a third of the encode time of 6 (the Pillow peer's speed), which gives 9-11 % fewer
+    /// bytes at the same mean SSIM; see BENCHMARKS.md, "What a level per image could buy".
     pub avif_speed: u8,
     /// AVIF is only tried when neither output side exceeds this (default 1200, Cloudflare's cap;
     /// above it a client that takes WebP gets WebP, as from Cloudflare).
